@@ -33,7 +33,7 @@ import tempfile
 import time
 import zipfile
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, Executor, ProcessPoolExecutor, ThreadPoolExecutor, wait
 from pathlib import Path, PurePosixPath
 from types import ModuleType
 from typing import IO, Any, Literal, TypeVar
@@ -98,7 +98,9 @@ logging.getLogger(LOGGER_NAME).addHandler(logging.NullHandler())
 log = get_logger(__name__)
 
 
-def setup_logging(level: int | str = logging.INFO, fmt: str = "%(asctime)s %(levelname)s %(name)s: %(message)s") -> None:
+def setup_logging(
+    level: int | str = logging.INFO, fmt: str = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+) -> None:
     """Attach one stream handler to the ``dl_utils`` logger (idempotent), for scripts and the CLI."""
     logger = logging.getLogger(LOGGER_NAME)
     logger.setLevel(level)
@@ -418,11 +420,11 @@ def safe_extract(archive: PathLike, dest: PathLike, members: Iterable[str] | Non
                     continue
                 target.parent.mkdir(parents=True, exist_ok=True)
                 if m.isfile():
-                    fsrc = tf.extractfile(m)
-                    if fsrc is None:  # pragma: no cover - isfile() guarantees a stream
+                    stream = tf.extractfile(m)
+                    if stream is None:  # pragma: no cover - isfile() guarantees a stream
                         continue
-                    with fsrc, open(target, "wb") as fdst:
-                        shutil.copyfileobj(fsrc, fdst, 1 << 20)
+                    with stream, open(target, "wb") as fdst:
+                        shutil.copyfileobj(stream, fdst, 1 << 20)
                 elif m.issym():
                     if target.exists() or target.is_symlink():
                         target.unlink()
@@ -474,7 +476,10 @@ def hash_path(path: PathLike, algorithm: str = "sha256", chunk_size: int = 1 << 
 def to_builtin(obj: Any) -> Any:
     """Convert numpy scalars/arrays, paths, sets and tuples into JSON/YAML-friendly builtins."""
     if isinstance(obj, dict):
-        return {str(k) if not isinstance(k, str | int | float | bool) else k: to_builtin(v) for k, v in obj.items()}
+        return {
+            str(k) if not isinstance(k, str | int | float | bool) else k: to_builtin(v)
+            for k, v in obj.items()
+        }
     if isinstance(obj, list | tuple | set | frozenset):
         return [to_builtin(v) for v in obj]
     if isinstance(obj, np.ndarray):
@@ -604,7 +609,11 @@ def retry(
                     sleep_for = min(wait, max_delay) * (1 + random.uniform(-jitter, jitter))
                     log.warning(
                         "%s failed (attempt %d/%d: %s); retrying in %.2f s",
-                        getattr(fn, "__qualname__", fn), attempt, attempts, exc, sleep_for,
+                        getattr(fn, "__qualname__", fn),
+                        attempt,
+                        attempts,
+                        exc,
+                        sleep_for,
                     )
                     time.sleep(max(0.0, sleep_for))
                     wait *= backoff
@@ -702,8 +711,6 @@ def parallel_map(
             # Submit in bounded windows so a huge input does not queue millions of futures.
             window = max(nworkers * 4 * chunksize, 16)
             pending: dict[Any, int] = {}
-            from concurrent.futures import FIRST_COMPLETED, wait
-
             it = iter(range(len(seq)))
             exhausted = False
             while pending or not exhausted:
@@ -719,11 +726,11 @@ def parallel_map(
                 done, _ = wait(pending, return_when=FIRST_COMPLETED)
                 for fut in done:
                     i = pending.pop(fut)
-                    exc = fut.exception()
-                    if exc is not None:
+                    error = fut.exception()
+                    if error is not None:
                         for other in pending:
                             other.cancel()
-                        raise fail(i, exc) from exc
+                        raise fail(i, error) from error
                     results[i] = fut.result()
                     if bar is not None:
                         bar.update(1)

@@ -33,7 +33,9 @@ def extract_cmd(
 @app.command("ls")
 def ls_cmd(
     root: Annotated[Path, typer.Argument(help="Folder to list.")],
-    ext: Annotated[list[str] | None, typer.Option("--ext", "-e", help="Extension filter, repeatable.")] = None,
+    ext: Annotated[
+        list[str] | None, typer.Option("--ext", "-e", help="Extension filter, repeatable.")
+    ] = None,
 ) -> None:
     """List files naturally sorted (frame_9 before frame_10)."""
     from dl_utils.utils import list_files

@@ -1,0 +1,60 @@
+# Two commands on a fresh machine:  make demo  |  make test
+# Both create .venv (if missing), install what they need, and ensure ffmpeg is present.
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+EXTRAS ?= test
+PYTEST_ARGS ?=
+
+export YOLO_OFFLINE := 1
+export MPLBACKEND := Agg
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+
+.PHONY: help venv ffmpeg test lint typecheck imports shellcheck pytest demo bench clean
+
+help:
+	@echo "make demo   - run the offline model-assisted labeling loop end to end (./demo_out)"
+	@echo "make test   - lint, import layers, type check, shellcheck and the test suite"
+	@echo "make bench  - run the speed benchmarks in bench/"
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip setuptools wheel
+
+$(STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/pip install -q -e ".[$(EXTRAS)]"
+	@touch $(STAMP)
+
+venv: $(STAMP) ffmpeg
+
+ffmpeg:
+	@bash scripts/ensure-ffmpeg.sh
+
+lint: venv
+	$(BIN)/ruff check dl_utils tests bench scripts
+	$(BIN)/ruff format --check dl_utils tests bench scripts
+
+imports: venv
+	$(BIN)/lint-imports
+
+typecheck: venv
+	$(BIN)/mypy dl_utils
+
+shellcheck: venv
+	$(BIN)/shellcheck scripts/*.sh
+
+pytest: venv
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+test: lint imports typecheck shellcheck pytest
+
+demo: venv
+	$(BIN)/dl-utils demo --out demo_out
+
+bench: venv
+	@for b in bench/bench_*.py; do echo "== $$b"; $(BIN)/python $$b --quick || exit 1; done
+
+clean:
+	rm -rf .pytest_cache .mypy_cache .ruff_cache .import_linter_cache build dist *.egg-info

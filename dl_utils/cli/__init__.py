@@ -27,6 +27,13 @@ app = typer.Typer(
 # (module in dl_utils.cli, sub-command name, or None to merge its commands at top level)
 _SUBAPPS: list[tuple[str, str | None]] = [
     ("utils_cmd", "utils"),
+    ("classes_cmd", "classes"),
+    ("eval_cmd", None),
+    ("yolo_cmd", "yolo"),
+    ("seg_cmd", "seg"),
+    ("copybal_cmd", "copybal"),
+    ("cvat_cmd", "cvat"),
+    ("video_cmd", "video"),
 ]
 
 

@@ -1,0 +1,125 @@
+"""``dl-utils yolo ...``: build ultralytics datasets from CVAT tasks, and convert them back."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+app = typer.Typer(help="ultralytics YOLO datasets: build from CVAT, import back, COCO.", no_args_is_help=True)
+
+
+@app.command("build")
+def build_cmd(
+    paths: Annotated[
+        list[Path], typer.Argument(help="Inputs (CVAT XML, backup zip, folder with XML + media)... then OUT.")
+    ],
+    task: Annotated[
+        str, typer.Option("--task", "-t", help="detect, segment, pose, obb or classify.")
+    ] = "detect",
+    classes: Annotated[Path | None, typer.Option("--classes", help="Class table (xlsx/csv/tsv).")] = None,
+    superclasses: Annotated[
+        Path | None, typer.Option("--superclasses", help="Superclass table (xlsx/csv/tsv).")
+    ] = None,
+    split: Annotated[str, typer.Option("--split", help="train,val,test fractions.")] = "0.7,0.2,0.1",
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the split.")] = 0,
+    group_by: Annotated[
+        str, typer.Option("--group-by", help="Split unit: video, task, scene or frame.")
+    ] = "video",
+    previews: Annotated[int, typer.Option("--previews", help="Annotated previews per split (0: none).")] = 0,
+    labels_only: Annotated[bool, typer.Option("--labels-only", help="Write labels only, no images.")] = False,
+    empty_frames: Annotated[
+        str, typer.Option("--empty-frames", help="keep or drop frames without objects.")
+    ] = "keep",
+    every: Annotated[int, typer.Option("--every", help="Keep every N-th task frame.")] = 1,
+    force: Annotated[
+        bool, typer.Option("--force", "-f", help="Replace an existing different dataset.")
+    ] = False,
+) -> None:
+    """Build a dataset: dl-utils yolo build IN... OUT --task detect."""
+    from dl_utils.yolo import build_dataset
+
+    if len(paths) < 2:
+        raise typer.BadParameter("give at least one input and the output folder")
+    *inputs, out = paths
+    if (classes is None) != (superclasses is None):
+        raise typer.BadParameter("--classes and --superclasses go together")
+    mapping = None
+    if classes is not None and superclasses is not None:
+        from dl_utils.classes import LabelMapping
+
+        mapping = LabelMapping.from_files(classes, superclasses)
+    try:
+        report = build_dataset(
+            inputs,
+            out,
+            task=task,
+            mapping=mapping,
+            split=split,
+            seed=seed,
+            overwrite=force,
+            previews=previews,
+            group_by=group_by,
+            images=not labels_only,
+            empty_frames=empty_frames,
+            every=every,
+            progress=True,
+        )
+    except (
+        ValueError,
+        FileExistsError,
+        FileNotFoundError,
+    ) as exc:  # bad input: a clear message, no traceback
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from exc
+    typer.echo(report.summary())
+
+
+@app.command("import")
+def import_cmd(
+    dataset: Annotated[Path, typer.Argument(help="A YOLO dataset folder (data.yaml, images/, labels/).")],
+    out: Annotated[
+        Path, typer.Argument(help="Output: name.xml (CVAT XML, one per split) or name.zip (backups).")
+    ],
+    task: Annotated[str | None, typer.Option("--task", "-t", help="Dataset kind (default: guessed).")] = None,
+    force: Annotated[bool, typer.Option("--force", "-f", help="Overwrite existing files.")] = False,
+) -> None:
+    """Convert a YOLO dataset to CVAT XML or task backups (one per split)."""
+    from dl_utils.yolo import yolo_to_cvat
+
+    for p in yolo_to_cvat(dataset, out, task=task, overwrite=force):
+        typer.echo(str(p))
+
+
+@app.command("to-coco")
+def to_coco_cmd(
+    source: Annotated[Path, typer.Argument(help="CVAT XML, backup or folder.")],
+    out: Annotated[Path, typer.Argument(help="COCO JSON to write.")],
+    force: Annotated[bool, typer.Option("--force", "-f", help="Overwrite OUT.")] = False,
+) -> None:
+    """Export CVAT annotations as COCO JSON (masks as iscrowd RLE, skeletons as keypoints)."""
+    from dl_utils.yolo import resolve_inputs, to_coco
+
+    if out.exists() and not force:
+        raise typer.BadParameter(f"{out} exists (pass --force)")
+    coco = to_coco([s.task for s in resolve_inputs([source])], out)
+    typer.echo(f"{len(coco['images'])} images, {len(coco['annotations'])} annotations -> {out}")
+
+
+@app.command("from-coco")
+def from_coco_cmd(
+    coco: Annotated[Path, typer.Argument(help="COCO JSON.")],
+    out: Annotated[Path, typer.Argument(help="CVAT XML (or backup .zip) to write.")],
+    force: Annotated[bool, typer.Option("--force", "-f", help="Overwrite OUT.")] = False,
+) -> None:
+    """Import COCO JSON as a CVAT task (iscrowd RLE masks become masks)."""
+    from dl_utils import cvat
+    from dl_utils.yolo import from_coco
+
+    task = from_coco(coco)
+    cvat.save(task, out, overwrite=force)
+    typer.echo(f"{len(task.annotations)} shapes -> {out}")
+
+
+__all__ = ["app"]

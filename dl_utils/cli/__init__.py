@@ -34,6 +34,7 @@ _SUBAPPS: list[tuple[str, str | None]] = [
     ("copybal_cmd", "copybal"),
     ("cvat_cmd", "cvat"),
     ("video_cmd", "video"),
+    ("demo_cmd", "demo"),
 ]
 
 

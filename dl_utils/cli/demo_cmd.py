@@ -1,0 +1,74 @@
+"""``dl-utils demo``: the offline model-assisted labeling loop, and its sample-data step."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+app = typer.Typer(
+    help="Run the offline model-assisted labeling loop end to end (sample video → dataset → train → "
+    "ONNX → pre-annotate → evaluate → report).",
+    invoke_without_command=True,
+)
+
+
+@app.callback()
+def demo(
+    ctx: typer.Context,
+    out: Annotated[
+        Path, typer.Option("--out", "-o", help="Output folder (created; finished steps are reused).")
+    ] = Path("demo_out"),
+    force: Annotated[bool, typer.Option("--force", help="Redo every step even if it is up to date.")] = False,
+    quick: Annotated[
+        bool, typer.Option("--quick", help="A shortened run (4 s of video, 1 epoch) to check the setup.")
+    ] = False,
+    seconds: Annotated[
+        float | None, typer.Option(help="Length of the sample video in seconds (default 30).")
+    ] = None,
+    train_seconds: Annotated[
+        float | None, typer.Option(help="Training time budget in seconds (default 170).")
+    ] = None,
+) -> None:
+    """Run the whole loop into OUT and print where the report is."""
+    if ctx.invoked_subcommand is not None:
+        return
+    import dataclasses
+
+    from dl_utils.demo import DemoConfig, DemoError, run_demo
+
+    cfg = DemoConfig.quick() if quick else DemoConfig()
+    changes = {k: v for k, v in (("seconds", seconds), ("train_seconds", train_seconds)) if v is not None}
+    cfg = dataclasses.replace(cfg, **changes)
+    try:
+        result = run_demo(out, cfg, force=force, echo=typer.echo)
+    except DemoError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        typer.echo("Re-run the same command to continue from the last finished step.", err=True)
+        raise typer.Exit(1) from exc
+    except KeyboardInterrupt:
+        typer.echo("\ninterrupted: finished steps are kept; re-run the same command to continue.", err=True)
+        raise typer.Exit(130) from None
+    typer.echo("")
+    width = max(len(w) for w in result.summary["what"])
+    for row in result.summary.itertuples():
+        typer.echo(f"  {row.step:<12} {row.what:<{width}}  {row.value}")
+    typer.echo(
+        f"\nDone in {result.seconds:.0f} s ({len(result.steps_run)} steps run, "
+        f"{len(result.steps_skipped)} reused). Report: {result.report}"
+    )
+
+
+@app.command("sample")
+def sample_cmd(
+    out: Annotated[Path, typer.Argument(help="Folder for street.mp4 and ground_truth.xml.")],
+    seconds: Annotated[float, typer.Option(help="Video length in seconds.")] = 30.0,
+    fps: Annotated[int, typer.Option(help="Frames per second.")] = 10,
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+) -> None:
+    """Generate only the sample video with its ground-truth CVAT tracks."""
+    from dl_utils.demo.sample import make_sample
+
+    s = make_sample(out, seconds=seconds, fps=fps, seed=seed)
+    typer.echo(f"{s.video} ({s.task.size} frames), {s.xml} ({len(s.task.track_ids)} tracks)")

@@ -1,0 +1,249 @@
+"""``load`` and ``save``: every CVAT format behind two functions, with format detection.
+
+Formats (``format=`` names):
+
+* ``"cvat-images"`` — CVAT for images 1.1 XML (``.xml``, or a CVAT export ``.zip`` holding it);
+* ``"cvat-video"`` — CVAT for video 1.1 XML;
+* ``"backup"`` — CVAT task or project backup (``.zip`` with ``task.json``/``project.json``);
+* ``"api-json"`` — CVAT API JSON (``.json``): ``{"task": {...}, "labels": [...], "annotations":
+  LabeledData}`` as written by :func:`save`.
+
+Every :func:`save` validates first (:func:`dl_utils.cvat.validate`) and writes atomically:
+on any error nothing is written.
+
+Example:
+    >>> from dl_utils import cvat                                   # doctest: +SKIP
+    >>> task = cvat.load("annotations.xml")                         # doctest: +SKIP
+    >>> cvat.save(task, "out.zip", format="backup", media="frames/")  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import json
+import zipfile
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from dl_utils.cvat.api_json import from_api_json, labels_from_api, to_api_json
+from dl_utils.cvat.backup import _check_names, read_backup, write_backup
+from dl_utils.cvat.errors import CvatFormatError
+from dl_utils.cvat.task import Job, Project, Task, iter_tasks
+from dl_utils.cvat.validate import validate
+from dl_utils.cvat.xml_io import detect_xml_kind, read_xml, write_xml
+from dl_utils.utils import atomic_write, get_logger
+
+__all__ = ["FORMATS", "detect_format", "load", "save"]
+
+log = get_logger(__name__)
+
+PathLike = str | Path
+FORMATS = ("cvat-images", "cvat-video", "backup", "api-json")
+
+
+def _xml_in_zip(zf: zipfile.ZipFile) -> str | None:
+    xmls = [n for n in zf.namelist() if n.lower().endswith(".xml") and "/" not in n.rstrip("/")]
+    if "annotations.xml" in xmls:
+        return "annotations.xml"
+    return xmls[0] if len(xmls) == 1 else None
+
+
+def detect_format(path: PathLike) -> str:
+    """The format of an existing file: one of :data:`FORMATS`.
+
+    Example:
+        >>> detect_format("annotations.xml")   # doctest: +SKIP
+        'cvat-video'
+    """
+    p = Path(path)
+    if not p.exists():
+        raise FileNotFoundError(f"annotation file not found: {p}")
+    if p.is_dir():
+        raise CvatFormatError(
+            f"{p}: is a folder; pass the annotations file (annotations.xml, backup.zip, .json)"
+        )
+    with open(p, "rb") as fh:
+        head = fh.read(4096)
+    if head.startswith(b"PK"):
+        try:
+            with zipfile.ZipFile(p) as zf:
+                names = zf.namelist()
+                if any(PurePosixPath(n).name in ("task.json", "project.json") for n in names):
+                    return "backup"
+                member = _xml_in_zip(zf)
+                if member is not None:
+                    text = zf.read(member)
+                    return "cvat-video" if b"<track" in text and b"<image" not in text else "cvat-images"
+        except zipfile.BadZipFile as exc:
+            raise CvatFormatError(f"{p}: not a valid zip file ({exc})") from exc
+        raise CvatFormatError(f"{p}: zip holds neither a CVAT backup (task.json) nor a CVAT XML export")
+    stripped = head.lstrip()
+    if stripped.startswith(b"<"):
+        return detect_xml_kind(p)
+    if stripped.startswith((b"{", b"[")):
+        return "api-json"
+    raise CvatFormatError(
+        f"{p}: unknown annotation format (expected CVAT XML, a CVAT backup zip or CVAT API JSON)"
+    )
+
+
+def _load_api_json(p: Path) -> Task | Project:
+    try:
+        doc = json.loads(p.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as exc:
+        raise CvatFormatError(f"{p}: not UTF-8 text: {exc}") from exc
+    except json.JSONDecodeError as exc:
+        raise CvatFormatError(
+            f"{p}: malformed JSON (line {exc.lineno}, column {exc.colno}): {exc.msg}"
+        ) from exc
+    if isinstance(doc, dict) and "tasks" in doc and "labels" in doc:
+        labels = labels_from_api(doc["labels"])
+        tasks = [_task_from_doc(t, p, f"tasks[{i}]", labels) for i, t in enumerate(doc["tasks"])]
+        return Project(name=str(doc.get("name", p.stem)), labels=labels, tasks=tasks)
+    if not isinstance(doc, dict) or "annotations" not in doc or "labels" not in doc:
+        raise CvatFormatError(
+            f"{p}: API JSON needs 'labels' and 'annotations' keys (for bare LabeledData use "
+            "dl_utils.cvat.from_api_json(data, labels))"
+        )
+    return _task_from_doc(doc, p, "", None)
+
+
+def _task_from_doc(doc: dict[str, Any], p: Path, where: str, labels: Any) -> Task:
+    meta = dict(doc.get("task") or {})
+    specs = labels_from_api(doc["labels"]) if "labels" in doc else labels
+    jobs = [Job(int(j["start"]), int(j["stop"]), id=j.get("id")) for j in meta.pop("jobs", [])] or None
+    frames = meta.pop("frames", None)
+    try:
+        return from_api_json(
+            doc["annotations"],
+            specs,
+            name=str(meta.pop("name", p.stem)),
+            size=meta.pop("size", None) if frames is None else None,
+            frames=frames,
+            jobs=jobs,
+            **{
+                k: meta[k]
+                for k in ("media", "start_frame", "stop_frame", "frame_step", "overlap", "subset", "id")
+                if k in meta
+            },
+        )
+    except CvatFormatError as exc:
+        raise CvatFormatError(f"{p}: {where}annotations.{exc}") from exc
+
+
+def load(path: PathLike, format: str | None = None) -> Task | Project:  # noqa: A002
+    """Load CVAT annotations from any supported format (detected from the content when omitted).
+
+    Returns a :class:`Task`, or a :class:`Project` for project exports/backups (use
+    :func:`dl_utils.cvat.iter_tasks` to handle both).
+
+    Raises:
+        FileNotFoundError: ``path`` does not exist.
+        CvatFormatError: malformed or unsupported content (naming the file and the XML line or
+            JSON path at fault).
+        UnsafeArchiveError: a zip entry would escape its folder.
+    """
+    p = Path(path)
+    fmt = format or detect_format(p)
+    if fmt not in FORMATS:
+        raise ValueError(f"unknown format {fmt!r}; expected one of {FORMATS}")
+    log.debug("loading %s as %s", p, fmt)
+    if fmt == "backup":
+        return read_backup(p)
+    if fmt == "api-json":
+        return _load_api_json(p)
+    if zipfile.is_zipfile(p):
+        with zipfile.ZipFile(p) as zf:
+            _check_names(p, zf.namelist())
+            member = _xml_in_zip(zf)
+            if member is None:
+                raise CvatFormatError(f"{p}: zip holds no CVAT XML (annotations.xml)")
+            return read_xml(f"{p}:{member}", data=zf.read(member))
+    return read_xml(p)
+
+
+def _api_doc(task: Task) -> dict[str, Any]:
+    return {
+        "task": {
+            "name": task.name,
+            "id": task.id,
+            "media": task.media,
+            "start_frame": task.start_frame,
+            "stop_frame": task.stop_frame,
+            "frame_step": task.frame_step,
+            "overlap": task.overlap,
+            "subset": task.subset,
+            "jobs": [{"start": j.start, "stop": j.stop, "id": j.id} for j in task.jobs],
+            "frames": task.frames.to_dict(orient="records"),
+        },
+        "labels": [lb.to_dict(with_id=True) for lb in task.labels],
+        "annotations": to_api_json(task),
+    }
+
+
+def _default_format(obj: Task | Project, p: Path) -> str:
+    ext = p.suffix.lower()
+    if ext == ".zip":
+        return "backup"
+    if ext == ".json":
+        return "api-json"
+    if ext == ".xml":
+        video = any(t.media or t.annotations["track_id"].notna().any() for t in iter_tasks(obj))
+        return "cvat-video" if video else "cvat-images"
+    raise ValueError(f"cannot tell the format from {p.name!r}; pass format= one of {FORMATS}")
+
+
+def save(
+    obj: Task | Project,
+    path: PathLike,
+    format: str | None = None,  # noqa: A002
+    *,
+    media: PathLike | None = None,
+    overwrite: bool = False,
+    precision: int | None = None,
+    check: bool = True,
+) -> Path:
+    """Validate ``obj`` and write it atomically in ``format`` (from the extension when omitted).
+
+    ``.xml`` → cvat-video when a task has tracks or a video, else cvat-images; ``.zip`` → backup;
+    ``.json`` → api-json. ``media`` (backups): the video or the frames folder. ``precision``
+    (XML): decimals for coordinates (None = lossless, 2 = like CVAT). ``check=False`` skips
+    validation (for tests and salvage only).
+
+    Raises:
+        ValidationError: listing every offending row; nothing is written.
+        FileExistsError: ``path`` exists and ``overwrite`` is False.
+    """
+    p = Path(path)
+    fmt = format or _default_format(obj, p)
+    if fmt not in FORMATS:
+        raise ValueError(f"unknown format {fmt!r}; expected one of {FORMATS}")
+    if p.exists() and not overwrite:
+        raise FileExistsError(f"refusing to overwrite {p} (pass overwrite=True / --force)")
+    if check:
+        validate(obj, context=f"not writing {p}")
+    if fmt in ("cvat-images", "cvat-video"):
+        return write_xml(obj, p, video=fmt == "cvat-video", precision=precision, overwrite=overwrite)
+    if fmt == "backup":
+        return write_backup(obj, p, media=media, overwrite=overwrite)
+    if isinstance(obj, Project):
+        doc: dict[str, Any] = {
+            "name": obj.name,
+            "labels": [lb.to_dict(with_id=True) for lb in obj.labels],
+            "tasks": [_api_doc(t) for t in obj.tasks],
+        }
+    else:
+        doc = _api_doc(obj)
+    text = json.dumps(doc, default=_json_default)
+    with atomic_write(p, "w", overwrite=overwrite) as fh:
+        fh.write(text)
+    return p
+
+
+def _json_default(o: Any) -> Any:
+    import numpy as np
+
+    if isinstance(o, np.integer):
+        return int(o)
+    if isinstance(o, np.floating):
+        return float(o)
+    raise TypeError(f"not JSON serializable: {type(o).__name__}")

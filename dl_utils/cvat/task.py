@@ -1,0 +1,861 @@
+"""``Task`` and ``Project``: the annotation table with its CVAT metadata.
+
+A :class:`Task` holds the annotation table (``task.annotations``, see
+:mod:`dl_utils.cvat.table`), the label specification (:class:`LabelSpec` with
+:class:`AttributeSpec`), the frames (names and sizes), the media reference, the frame range
+(``start_frame``/``stop_frame``/``frame_step``, so every task frame maps to a source video frame),
+the jobs (segments with overlap) and the subset. A :class:`Project` groups tasks that share labels.
+
+Example:
+    >>> from dl_utils.cvat import Task, LabelSpec
+    >>> task = Task(name="demo", labels=[LabelSpec("car")], size=10,
+    ...             annotations=[{"frame": 0, "label": "car", "type": "rectangle",
+    ...                           "points": [0, 0, 5, 5]}])
+    >>> task.size, task.stop_frame, task.source_frame(3)
+    (10, 9, 3)
+    >>> task.select(labels=["car"]).annotations.shape[0]
+    1
+"""
+
+from __future__ import annotations
+
+import copy
+import html
+import inspect
+import re
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from dl_utils.cvat.table import (
+    SHAPE_TYPES,
+    compare_annotations,
+    empty_annotations,
+    normalize_annotations,
+)
+from dl_utils.utils import get_logger
+
+__all__ = [
+    "ATTRIBUTE_INPUT_TYPES",
+    "LABEL_TYPES",
+    "AttributeSpec",
+    "FrameView",
+    "Job",
+    "LabelSpec",
+    "Project",
+    "Task",
+    "iter_tasks",
+    "make_skeleton_svg",
+]
+
+log = get_logger(__name__)
+
+ATTRIBUTE_INPUT_TYPES = ("select", "radio", "checkbox", "text", "number")
+LABEL_TYPES = ("any", *[t for t in SHAPE_TYPES if t != "cuboid"], "cuboid")
+FRAME_COLUMNS = ("frame", "name", "width", "height")
+
+
+# ---------------------------------------------------------------------------------------------
+# label specification
+
+
+@dataclass
+class AttributeSpec:
+    """One attribute of a label, as CVAT defines it.
+
+    ``values``: the allowed values for select/radio, ``["false", "true"]``-like for checkbox,
+    ``[min, max, step]`` for number, anything (often empty) for text. ``default`` is the default
+    value (CVAT's ``default_value``; the first value when not given).
+
+    Example:
+        >>> a = AttributeSpec("color", "select", ["red", "blue"])
+        >>> a.default, a.accepts("blue"), a.accepts("green")
+        ('red', True, False)
+    """
+
+    name: str
+    input_type: str = "text"
+    values: list[str] = field(default_factory=list)
+    default: str | None = None
+    mutable: bool = False
+    id: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.input_type not in ATTRIBUTE_INPUT_TYPES:
+            raise ValueError(
+                f"attribute {self.name!r}: unknown input_type {self.input_type!r} (expected one of {ATTRIBUTE_INPUT_TYPES})"
+            )
+        self.values = [str(v) for v in self.values]
+        if self.input_type == "checkbox" and not self.values:
+            self.values = ["false"]
+        if self.default is None:
+            if self.input_type == "number" and self.values:
+                self.default = self.values[0]
+            else:
+                self.default = self.values[0] if self.values else ""
+        self.default = str(self.default)
+        self.mutable = bool(self.mutable)
+
+    def accepts(self, value: str) -> bool:
+        """True if ``value`` is allowed by this spec (CVAT's rules for the input type)."""
+        value = str(value)
+        if self.input_type == "text":
+            return True
+        if self.input_type == "checkbox":
+            return value.lower() in ("true", "false")
+        if self.input_type == "number":
+            try:
+                x = float(value)
+            except ValueError:
+                return False
+            if not np.isfinite(x):
+                return False
+            try:
+                lo, hi = float(self.values[0]), float(self.values[1])
+            except (IndexError, ValueError):
+                return True
+            return lo > hi or lo <= x <= hi  # an inverted range is not checked
+        return value in self.values or value == "__undefined__" or value == self.default
+
+    def to_dict(self, with_id: bool = False) -> dict[str, Any]:
+        """CVAT's JSON form (backups and the API)."""
+        d: dict[str, Any] = {
+            "name": self.name,
+            "mutable": self.mutable,
+            "input_type": self.input_type,
+            "default_value": self.default,
+            "values": list(self.values),
+        }
+        if with_id and self.id is not None:
+            d["id"] = self.id
+        return d
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> AttributeSpec:
+        """Build from CVAT's JSON form (``values`` a list or a newline-separated string)."""
+        values = d.get("values", [])
+        if isinstance(values, str):
+            values = split_values(values, d.get("default_value"))
+        mutable = d.get("mutable", False)
+        if isinstance(mutable, str):
+            mutable = mutable.strip().lower() == "true"
+        return cls(
+            name=str(d["name"]),
+            input_type=str(d.get("input_type", "text")),
+            values=list(values),
+            default=None if d.get("default_value") is None else str(d.get("default_value")),
+            mutable=bool(mutable),
+            id=d.get("id"),
+        )
+
+
+def split_values(text: str, default: Any = None) -> list[str]:
+    """Split CVAT's ``<values>`` text: one value per line (datumaro's space-separated form too)."""
+    if not text:
+        return []
+    lines = text.split("\n")
+    if len(lines) == 1 and " " in text.strip():
+        parts = text.split()
+        if default is not None and str(default) in parts:
+            return parts
+    return lines
+
+
+@dataclass
+class LabelSpec:
+    """A CVAT label: name, colour, type, attributes; skeletons also have sublabels and an SVG.
+
+    Example:
+        >>> person = LabelSpec("person", type="skeleton",
+        ...                    sublabels=[LabelSpec("head", type="points"), LabelSpec("hand", type="points")],
+        ...                    svg=make_skeleton_svg(["head", "hand"], [("head", "hand")]))
+        >>> person.sublabel_names, person.edges
+        (['head', 'hand'], [('head', 'hand')])
+    """
+
+    name: str
+    color: str | None = None
+    type: str = "any"
+    attributes: list[AttributeSpec] = field(default_factory=list)
+    sublabels: list[LabelSpec] = field(default_factory=list)
+    svg: str = ""
+    id: int | None = None
+
+    def __post_init__(self) -> None:
+        self.attributes = [
+            a if isinstance(a, AttributeSpec) else AttributeSpec.from_dict(a) for a in self.attributes
+        ]
+        self.sublabels = [s if isinstance(s, LabelSpec) else LabelSpec.from_dict(s) for s in self.sublabels]
+        names = [a.name for a in self.attributes]
+        if len(set(names)) != len(names):
+            raise ValueError(f"label {self.name!r}: duplicate attribute names {names}")
+
+    def attribute(self, name: str) -> AttributeSpec | None:
+        """The attribute spec called ``name`` (None if absent)."""
+        for a in self.attributes:
+            if a.name == name:
+                return a
+        return None
+
+    @property
+    def sublabel_names(self) -> list[str]:
+        return [s.name for s in self.sublabels]
+
+    def sublabel(self, name: str) -> LabelSpec | None:
+        for s in self.sublabels:
+            if s.name == name:
+                return s
+        return None
+
+    @property
+    def edges(self) -> list[tuple[str, str]]:
+        """Skeleton edges as (sublabel, sublabel) pairs, parsed from the SVG."""
+        if not self.svg:
+            return []
+        node_names: dict[str, str] = {}
+        for m in re.finditer(r"<circle\b[^>]*>", self.svg):
+            tag = m.group(0)
+            node = re.search(r'data-node-id="([^"]+)"', tag)
+            name = re.search(r'data-label-name="([^"]+)"', tag)
+            if node and name:
+                node_names[node.group(1)] = html.unescape(name.group(1))
+        edges = []
+        for m in re.finditer(r"<line\b[^>]*>", self.svg):
+            tag = m.group(0)
+            a = re.search(r'data-node-from="([^"]+)"', tag)
+            b = re.search(r'data-node-to="([^"]+)"', tag)
+            if a and b and a.group(1) in node_names and b.group(1) in node_names:
+                edges.append((node_names[a.group(1)], node_names[b.group(1)]))
+        return edges
+
+    def to_dict(self, with_id: bool = False) -> dict[str, Any]:
+        """CVAT's JSON form (backups and the API), sublabels nested."""
+        d: dict[str, Any] = {
+            "name": self.name,
+            "color": self.color or "",
+            "type": self.type,
+            "attributes": [a.to_dict(with_id) for a in self.attributes],
+            "sublabels": [s.to_dict(with_id) for s in self.sublabels],
+        }
+        if self.svg or self.type == "skeleton":
+            d["svg"] = self.svg
+        if with_id and self.id is not None:
+            d["id"] = self.id
+        return d
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> LabelSpec:
+        return cls(
+            name=str(d["name"]),
+            color=d.get("color") or None,
+            type=str(d.get("type") or "any"),
+            attributes=[AttributeSpec.from_dict(a) for a in d.get("attributes", []) or []],
+            sublabels=[LabelSpec.from_dict(s) for s in d.get("sublabels", []) or []],
+            svg=str(d.get("svg") or ""),
+            id=d.get("id"),
+        )
+
+
+def make_skeleton_svg(
+    names: Sequence[str], edges: Iterable[tuple[str, str]] = (), positions: Any = None
+) -> str:
+    """Build a CVAT skeleton SVG (nodes on a circle unless ``positions`` (N×2 in 0..100) is given).
+
+    Example:
+        >>> 'data-label-name="b"' in make_skeleton_svg(["a", "b"], [("a", "b")])
+        True
+    """
+    n = len(names)
+    if positions is None:
+        ang = np.linspace(0, 2 * np.pi, n, endpoint=False)
+        positions = np.stack([50 + 30 * np.cos(ang), 50 + 30 * np.sin(ang)], axis=1)
+    pos = np.asarray(positions, dtype=float).reshape(n, 2)
+    index = {name: i + 1 for i, name in enumerate(names)}
+    parts = []
+    for a, b in edges:
+        if a not in index or b not in index:
+            raise ValueError(f"skeleton edge ({a!r}, {b!r}) names an unknown node; nodes: {list(names)}")
+        i, j = index[a], index[b]
+        parts.append(
+            f'<line x1="{pos[i - 1, 0]:.2f}" y1="{pos[i - 1, 1]:.2f}" x2="{pos[j - 1, 0]:.2f}" y2="{pos[j - 1, 1]:.2f}" '
+            f'data-type="edge" data-node-from="{i}" data-node-to="{j}"></line>'
+        )
+    for i, name in enumerate(names, start=1):
+        parts.append(
+            f'<circle r="0.75" cx="{pos[i - 1, 0]:.2f}" cy="{pos[i - 1, 1]:.2f}" data-type="element node" '
+            f'data-element-id="{i}" data-node-id="{i}" data-label-name="{html.escape(name)}"></circle>'
+        )
+    return "".join(parts)
+
+
+@dataclass
+class Job:
+    """A CVAT job (segment): task frames ``start``..``stop`` inclusive."""
+
+    start: int
+    stop: int
+    id: int | None = None
+    status: str = "annotation"
+    type: str = "annotation"
+
+    def __post_init__(self) -> None:
+        self.start, self.stop = int(self.start), int(self.stop)
+        if self.stop < self.start:
+            raise ValueError(f"job {self.id}: stop {self.stop} < start {self.start}")
+
+
+@dataclass
+class FrameView:
+    """Numpy views of one frame's shapes, for model code (see :meth:`Task.frame_view`)."""
+
+    frame: int
+    boxes: np.ndarray  #: (N, 4) float x1, y1, x2, y2 of rectangles
+    box_labels: list[str]
+    polygons: list[np.ndarray]  #: (K, 2) float each
+    polygon_labels: list[str]
+    masks: np.ndarray  #: (M, H, W) bool
+    mask_labels: list[str]
+    points: list[np.ndarray]  #: (K, 2) float each (points shapes)
+    point_labels: list[str]
+    tags: list[str]
+
+
+# ---------------------------------------------------------------------------------------------
+# frames helpers
+
+
+def _normalize_frames(frames: Any) -> pd.DataFrame:
+    if frames is None:
+        df = pd.DataFrame({c: [] for c in FRAME_COLUMNS})
+    elif isinstance(frames, pd.DataFrame):
+        df = frames.copy()
+    else:
+        df = pd.DataFrame(list(frames))
+    for c in FRAME_COLUMNS:
+        if c not in df.columns:
+            if c == "frame":
+                df[c] = np.arange(len(df))
+            elif c == "name":
+                df[c] = ""
+            else:
+                df[c] = 0
+    df = df[list(FRAME_COLUMNS)].reset_index(drop=True)
+    df["frame"] = df["frame"].astype("int64")
+    df["name"] = pd.Series([str(v) for v in df["name"]], dtype=object)
+    df["width"] = pd.to_numeric(df["width"]).fillna(0).astype("int64")
+    df["height"] = pd.to_numeric(df["height"]).fillna(0).astype("int64")
+    return df
+
+
+def video_frame_names(task_frames: np.ndarray, start_frame: int, frame_step: int) -> list[str]:
+    """CVAT's names of video frames: ``frame_{source frame:06d}``."""
+    src = start_frame + np.asarray(task_frames, dtype=np.int64) * frame_step
+    return [f"frame_{int(f):06d}" for f in src]
+
+
+# ---------------------------------------------------------------------------------------------
+# Task
+
+
+class Task:
+    """A CVAT task: annotation table + metadata. See the module docstring and ``docs/cvat.md``.
+
+    Args:
+        name: task name.
+        labels: label specification (:class:`LabelSpec` or CVAT-style dicts).
+        annotations: the annotation table (anything :func:`normalize_annotations` accepts).
+        frames: DataFrame (or list of dicts) with ``frame, name, width, height``, one row per task
+            frame. Built from ``size``/``width``/``height`` when omitted.
+        size: number of task frames when ``frames`` is omitted.
+        media: video file name (video tasks) or None (image tasks).
+        start_frame, stop_frame, frame_step: source-frame range: task frame ``f`` is source frame
+            ``start_frame + f * frame_step``; ``stop_frame`` defaults to the last frame.
+        jobs: list of :class:`Job` (default: one job over the whole task).
+        overlap: frames shared by consecutive jobs.
+        subset: dataset subset ("Train", ...), "" for none.
+        id: CVAT task id if known.
+        meta: extra metadata kept verbatim (``mode``, ``created``, ``bugtracker``...).
+    """
+
+    def __init__(
+        self,
+        name: str = "task",
+        labels: Iterable[LabelSpec | Mapping[str, Any]] = (),
+        annotations: Any = None,
+        frames: Any = None,
+        *,
+        size: int | None = None,
+        width: int = 0,
+        height: int = 0,
+        media: str | None = None,
+        start_frame: int = 0,
+        stop_frame: int | None = None,
+        frame_step: int = 1,
+        jobs: Iterable[Job] | None = None,
+        overlap: int = 0,
+        subset: str = "",
+        id: int | None = None,  # noqa: A002
+        meta: Mapping[str, Any] | None = None,
+    ) -> None:
+        self.name = str(name)
+        self.labels: list[LabelSpec] = [
+            lb if isinstance(lb, LabelSpec) else LabelSpec.from_dict(lb) for lb in labels
+        ]
+        self.annotations: pd.DataFrame = (
+            normalize_annotations(annotations) if annotations is not None else empty_annotations()
+        )
+        if int(frame_step) < 1:
+            raise ValueError(f"task {name!r}: frame_step must be >= 1, got {frame_step}")
+        self.start_frame = int(start_frame)
+        self.frame_step = int(frame_step)
+        self.media = media
+        if frames is None or (isinstance(frames, pd.DataFrame) and len(frames) == 0 and size):
+            if size is None:
+                if stop_frame is not None:
+                    size = (int(stop_frame) - self.start_frame) // self.frame_step + 1
+                elif len(self.annotations):
+                    size = int(self.annotations["frame"].max()) + 1
+                else:
+                    size = 0
+            idx = np.arange(int(size))
+            names = (
+                video_frame_names(idx, self.start_frame, self.frame_step)
+                if media
+                else [f"frame_{i:06d}" for i in idx]
+            )
+            frames = pd.DataFrame({"frame": idx, "name": names, "width": width, "height": height})
+        self.frames: pd.DataFrame = _normalize_frames(frames)
+        last = self.start_frame + max(self.size - 1, 0) * self.frame_step
+        self.stop_frame = int(stop_frame) if stop_frame is not None else last
+        self.jobs: list[Job] = list(jobs) if jobs else ([Job(0, self.size - 1)] if self.size else [])
+        self.overlap = int(overlap)
+        self.subset = subset or ""
+        self.id = id
+        self.meta: dict[str, Any] = dict(meta or {})
+
+    # -- basic properties --------------------------------------------------------------------
+
+    @property
+    def size(self) -> int:
+        """Number of task frames."""
+        return len(self.frames)
+
+    @property
+    def mode(self) -> str:
+        """CVAT's task mode: "interpolation" for video tasks, "annotation" for image tasks."""
+        return str(self.meta.get("mode") or ("interpolation" if self.media else "annotation"))
+
+    @property
+    def label_names(self) -> list[str]:
+        return [lb.name for lb in self.labels]
+
+    def label(self, name: str) -> LabelSpec:
+        """The label spec called ``name`` (KeyError naming the known labels otherwise)."""
+        for lb in self.labels:
+            if lb.name == name:
+                return lb
+        raise KeyError(f"task {self.name!r} has no label {name!r}; labels: {self.label_names}")
+
+    def source_frame(self, frame: Any) -> Any:
+        """Source (video) frame number of task frame(s) ``frame``: ``start_frame + frame * frame_step``.
+
+        Example:
+            >>> Task(size=5, start_frame=10, frame_step=3).source_frame(2)
+            16
+        """
+        if np.ndim(frame):
+            return self.start_frame + np.asarray(frame, dtype=np.int64) * self.frame_step
+        return self.start_frame + int(frame) * self.frame_step
+
+    def task_frame(self, source_frame: Any) -> Any:
+        """Inverse of :meth:`source_frame`; ValueError for a source frame that is not a task frame."""
+        arr = np.asarray(source_frame, dtype=np.int64)
+        q, r = np.divmod(arr - self.start_frame, self.frame_step)
+        bad = (r != 0) | (q < 0)
+        if np.any(bad):
+            first = int(np.atleast_1d(arr)[np.flatnonzero(np.atleast_1d(bad))[0]])
+            raise ValueError(
+                f"task {self.name!r}: source frame {first} is not a task frame "
+                f"(start {self.start_frame}, step {self.frame_step})"
+            )
+        return q if np.ndim(source_frame) else int(q)
+
+    def mutable_attributes(self) -> dict[str, set[str]]:
+        """Label name -> names of its mutable attributes (skeleton sublabels as ``parent/child`` too)."""
+        out: dict[str, set[str]] = {}
+        for lb in self.labels:
+            out[lb.name] = {a.name for a in lb.attributes if a.mutable}
+            for sub in lb.sublabels:
+                out.setdefault(sub.name, set()).update(a.name for a in sub.attributes if a.mutable)
+        return out
+
+    @property
+    def is_track(self) -> pd.Series:
+        """Boolean mask of the annotation rows that belong to tracks."""
+        return self.annotations["track_id"].notna()
+
+    @property
+    def track_ids(self) -> list[int]:
+        return sorted(int(t) for t in self.annotations["track_id"].dropna().unique())
+
+    # -- tracks --------------------------------------------------------------------------------
+
+    def to_shapes(self) -> pd.DataFrame:
+        """Expand tracks to one row per frame exactly as CVAT exports them (standalone rows unchanged).
+
+        Interpolation lives in :mod:`dl_utils.cvat.tracks`; frames after an outside keyframe are
+        left out, the last visible keyframe is carried to the end of the task.
+        """
+        from dl_utils.cvat import tracks  # lazy: keeps the import graph simple
+
+        fn = tracks.interpolate_tracks
+        params = inspect.signature(fn).parameters
+        kwargs: dict[str, Any] = {"mutable_attributes": self.mutable_attributes()}
+        last = max(self.size - 1, 0)
+        if "last_frame" in params:
+            kwargs["last_frame"] = last
+        elif "stop_frame" in params:
+            kwargs["stop_frame"] = last
+        return fn(self.annotations, **kwargs)
+
+    # -- selection and editing -----------------------------------------------------------------
+
+    def copy(self, annotations: pd.DataFrame | None = None, **changes: Any) -> Task:
+        """A copy (annotations, frames, labels copied), optionally with other annotations/fields."""
+        new = Task.__new__(Task)
+        new.__dict__.update(self.__dict__)
+        new.annotations = (
+            self.annotations.copy() if annotations is None else normalize_annotations(annotations, copy=False)
+        )
+        new.frames = self.frames.copy()
+        new.labels = copy.deepcopy(self.labels)
+        new.jobs = [replace(j) for j in self.jobs]
+        new.meta = dict(self.meta)
+        for k, v in changes.items():
+            if not hasattr(new, k):
+                raise AttributeError(f"Task has no field {k!r}")
+            setattr(new, k, v)
+        return new
+
+    def select(
+        self,
+        labels: str | Collection[str] | None = None,
+        frames: int | Collection[int] | range | None = None,
+        types: str | Collection[str] | None = None,
+        track_ids: Collection[int] | None = None,
+        *,
+        tracks: bool = True,
+        shapes: bool = True,
+    ) -> Task:
+        """A copy holding only the annotation rows matching every given filter.
+
+        ``frames`` filters rows (track keyframes included): to select what is *visible* on some
+        frames, filter ``task.to_shapes()`` instead.
+
+        Example:
+            >>> t = Task(labels=[LabelSpec("a"), LabelSpec("b")], size=3, annotations=[
+            ...     {"frame": 0, "label": "a", "type": "tag"}, {"frame": 2, "label": "b", "type": "tag"}])
+            >>> t.select(labels="b").annotations["frame"].tolist()
+            [2]
+        """
+        df = self.annotations
+        keep = np.ones(len(df), dtype=bool)
+        if labels is not None:
+            keep &= df["label"].isin([labels] if isinstance(labels, str) else list(labels)).to_numpy()
+        if types is not None:
+            keep &= df["type"].isin([types] if isinstance(types, str) else list(types)).to_numpy()
+        if frames is not None:
+            keep &= (
+                df["frame"]
+                .isin([frames] if isinstance(frames, int | np.integer) else list(frames))
+                .to_numpy()
+            )
+        if track_ids is not None:
+            keep &= df["track_id"].isin(list(track_ids)).fillna(False).to_numpy(bool)
+        is_track = df["track_id"].notna().to_numpy()
+        if not tracks:
+            keep &= ~is_track
+        if not shapes:
+            keep &= is_track
+        return self.copy(annotations=df[keep].reset_index(drop=True))
+
+    def merge(self, other: Task, *, name: str | None = None) -> Task:
+        """Annotations of both tasks in one task; ``other``'s track ids are renumbered to never collide.
+
+        Labels are united by name (``self``'s spec wins when both define a label). Frames, media and
+        range come from ``self``; ``other`` must not be larger.
+
+        Example:
+            >>> a = Task(labels=[LabelSpec("x")], size=2, annotations=[
+            ...     {"frame": 0, "label": "x", "type": "points", "points": [1, 1], "track_id": 0}])
+            >>> b = a.merge(a)
+            >>> sorted(b.annotations["track_id"].tolist())
+            [0, 1]
+        """
+        if other.size > self.size:
+            raise ValueError(
+                f"cannot merge task {other.name!r} ({other.size} frames) into {self.name!r} ({self.size} frames)"
+            )
+        theirs = other.annotations.copy()
+        if theirs["track_id"].notna().any() and self.annotations["track_id"].notna().any():
+            offset = int(self.annotations["track_id"].max()) + 1
+            ids = theirs["track_id"].dropna().unique()
+            mapping = {int(t): offset + i for i, t in enumerate(sorted(int(x) for x in ids))}
+            theirs["track_id"] = (
+                theirs["track_id"].map(lambda t: pd.NA if pd.isna(t) else mapping[int(t)]).astype("Int64")
+            )
+        merged = (
+            pd.concat([self.annotations, theirs], ignore_index=True)
+            if len(theirs)
+            else self.annotations.copy()
+        )
+        labels = copy.deepcopy(self.labels)
+        known = {lb.name for lb in labels}
+        labels += [copy.deepcopy(lb) for lb in other.labels if lb.name not in known]
+        out = self.copy(annotations=merged)
+        out.labels = labels
+        if name is not None:
+            out.name = name
+        return out
+
+    def remap_labels(self, mapping: Mapping[str, str | None], *, drop_unmapped: bool = False) -> Task:
+        """Rename labels (``{"old": "new"}``); ``None`` drops a label's rows and spec.
+
+        Labels renamed onto an existing name are merged into it (the existing spec wins). With
+        ``drop_unmapped`` every label not in ``mapping`` is dropped.
+
+        Example:
+            >>> t = Task(labels=[LabelSpec("car"), LabelSpec("bus")], size=1, annotations=[
+            ...     {"frame": 0, "label": "car", "type": "tag"}, {"frame": 0, "label": "bus", "type": "tag"}])
+            >>> t.remap_labels({"car": "vehicle", "bus": "vehicle"}).label_names
+            ['vehicle']
+        """
+        full = {lb.name: (mapping.get(lb.name, None if drop_unmapped else lb.name)) for lb in self.labels}
+        for k, v in mapping.items():
+            full.setdefault(k, v)
+        df = self.annotations
+        new_labels = df["label"].map(lambda x: full.get(x, None if drop_unmapped else x))
+        keep = new_labels.notna().to_numpy()
+        df = df[keep].copy()
+        df["label"] = new_labels[keep].astype(object)
+        by_name = {lb.name: lb for lb in self.labels}
+        labels: list[LabelSpec] = []
+        seen: set[str] = set()
+        for lb in self.labels:
+            target = full.get(lb.name)
+            if target is None or target in seen:
+                continue
+            keeps_own = target in by_name and full.get(target) == target
+            spec = replace(by_name[target] if keeps_own else lb)
+            spec.name = target
+            labels.append(spec)
+            seen.add(target)
+        out = self.copy(annotations=df.reset_index(drop=True))
+        out.labels = labels
+        return out
+
+    def rename_labels(self, mapping: Mapping[str, str]) -> Task:
+        """Rename labels (alias of :meth:`remap_labels` that never drops anything)."""
+        return self.remap_labels(dict(mapping))
+
+    # -- numpy views ---------------------------------------------------------------------------
+
+    def frame_view(
+        self, frame: int, *, shapes: pd.DataFrame | None = None, with_masks: bool = True
+    ) -> FrameView:
+        """Boxes (N×4), polygons, points, masks (M×H×W bool) and tags visible on ``frame``.
+
+        Tracks are expanded first (pass ``shapes=task.to_shapes()`` to reuse one expansion over
+        many frames); outside shapes are skipped. Masks need the frame size in ``task.frames``.
+        """
+        df = shapes if shapes is not None else (self.to_shapes() if self.is_track.any() else self.annotations)
+        df = df[(df["frame"].to_numpy() == frame) & ~df["outside"].to_numpy(bool)]
+        return self._view(frame, df, with_masks)
+
+    def _view(self, frame: int, df: pd.DataFrame, with_masks: bool) -> FrameView:
+        types = df["type"].to_numpy()
+        labels = df["label"].to_numpy()
+
+        def pick(t: str) -> tuple[list[np.ndarray], list[str]]:
+            sel = types == t
+            return [np.asarray(p, dtype=float) for p in df["points"].to_numpy()[sel]], [
+                str(x) for x in labels[sel]
+            ]
+
+        rects, rect_labels = pick("rectangle")
+        boxes = np.array(rects, dtype=float).reshape(-1, 4)
+        polys, poly_labels = pick("polygon")
+        pts, pt_labels = pick("points")
+        masks_rle, mask_labels = pick("mask")
+        h = w = 0
+        row = self.frames[self.frames["frame"] == frame]
+        if len(row):
+            h, w = int(row["height"].iloc[0]), int(row["width"].iloc[0])
+        if with_masks and masks_rle:
+            if not (h and w):
+                raise ValueError(
+                    f"task {self.name!r}: frame {frame} has masks but no width/height in task.frames"
+                )
+            from dl_utils.utils import require
+
+            cvm = require("cvat_sdk.masks", "cvat", "decoding CVAT masks")
+            masks = np.stack([cvm.decode_mask(m.tolist(), image_width=w, image_height=h) for m in masks_rle])
+        else:
+            masks = np.zeros((0, h, w), dtype=bool)
+        return FrameView(
+            frame=int(frame),
+            boxes=boxes,
+            box_labels=rect_labels,
+            polygons=[p.reshape(-1, 2) for p in polys],
+            polygon_labels=poly_labels,
+            masks=masks,
+            mask_labels=mask_labels,
+            points=[p.reshape(-1, 2) for p in pts],
+            point_labels=pt_labels,
+            tags=[str(x) for x in labels[types == "tag"]],
+        )
+
+    def iter_frames(self, frames: Iterable[int] | None = None, **kwargs: Any) -> Iterator[FrameView]:
+        """:meth:`frame_view` for every task frame (or the given ones), expanding tracks once."""
+        shapes = self.to_shapes() if self.is_track.any() else self.annotations
+        shapes = shapes[~shapes["outside"].to_numpy(bool)]
+        with_masks = bool(kwargs.get("with_masks", True))
+        order = np.argsort(shapes["frame"].to_numpy(), kind="stable")
+        sorted_frames = shapes["frame"].to_numpy()[order]
+        for f in frames if frames is not None else range(self.size):
+            lo, hi = np.searchsorted(sorted_frames, [f, f + 1])
+            yield self._view(int(f), shapes.iloc[order[lo:hi]], with_masks)
+
+    # -- comparison / display --------------------------------------------------------------------
+
+    def diff(self, other: Task, *, atol: float = 0.0, ignore: Iterable[str] = ()) -> list[str]:
+        """Differences to ``other`` (metadata, labels, frames, jobs, annotations); empty when equal.
+
+        ``ignore``: field names (``"labels"``, ``"frames"``, ``"jobs"``, ``"annotations"``, ``"media"``...)
+        or annotation columns to skip.
+        """
+        out: list[str] = []
+        skip = set(ignore)
+        for attr in ("name", "start_frame", "stop_frame", "frame_step", "media", "subset", "overlap"):
+            if attr not in skip and getattr(self, attr) != getattr(other, attr):
+                out.append(f"{attr}: {getattr(self, attr)!r} != {getattr(other, attr)!r}")
+        if "labels" not in skip:
+            mine = [_label_key(lb) for lb in self.labels]
+            theirs = [_label_key(lb) for lb in other.labels]
+            if mine != theirs:
+                out.append(f"labels differ: {mine} != {theirs}")
+        if "frames" not in skip and not self.frames.equals(other.frames):
+            out.append("frames differ")
+        if "jobs" not in skip and [(j.start, j.stop) for j in self.jobs] != [
+            (j.start, j.stop) for j in other.jobs
+        ]:
+            out.append(
+                f"jobs differ: {[(j.start, j.stop) for j in self.jobs]} != {[(j.start, j.stop) for j in other.jobs]}"
+            )
+        if "annotations" not in skip:
+            out += compare_annotations(self.annotations, other.annotations, atol=atol, ignore=skip)
+        return out
+
+    def summary(self) -> pd.DataFrame:
+        """Per label: standalone shapes, tracks, track keyframes, tags."""
+        df = self.annotations
+        is_track = df["track_id"].notna()
+        rows = []
+        for name in list(dict.fromkeys([*self.label_names, *df["label"].unique().tolist()])):
+            sel = df["label"] == name
+            rows.append(
+                {
+                    "label": name,
+                    "shapes": int((sel & ~is_track & (df["type"] != "tag")).sum()),
+                    "tags": int((sel & (df["type"] == "tag")).sum()),
+                    "tracks": int(df.loc[sel & is_track, "track_id"].nunique()),
+                    "keyframes": int((sel & is_track).sum()),
+                }
+            )
+        return pd.DataFrame(rows, columns=["label", "shapes", "tags", "tracks", "keyframes"])
+
+    def __repr__(self) -> str:
+        df = self.annotations
+        n_tracks = int(df["track_id"].nunique())
+        kind = f"video {self.media!r}" if self.media else "images"
+        sub = f", subset={self.subset!r}" if self.subset else ""
+        return (
+            f"Task(name={self.name!r}, {kind}, frames={self.size} [{self.start_frame}..{self.stop_frame} step {self.frame_step}], "
+            f"labels={self.label_names}, rows={len(df)}, shapes={int((~self.is_track).sum())}, tracks={n_tracks}, "
+            f"jobs={len(self.jobs)}{sub})"
+        )
+
+    def _repr_html_(self) -> str:
+        head = html.escape(repr(self))
+        return f"<div><p><b>CVAT task</b> {head}</p>{self.summary().to_html(index=False)}</div>"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Task) and not self.diff(other)
+
+    __hash__ = None  # type: ignore[assignment]
+
+
+def _label_key(lb: LabelSpec) -> tuple:
+    return (
+        lb.name,
+        lb.type,
+        tuple((a.name, a.input_type, tuple(a.values), a.default, a.mutable) for a in lb.attributes),
+        tuple(_label_key(s) for s in lb.sublabels),
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Project
+
+
+@dataclass(eq=False)
+class Project:
+    """A CVAT project: labels shared by several tasks.
+
+    Example:
+        >>> p = Project("p", labels=[LabelSpec("a")], tasks=[Task("t1", size=2), Task("t2", size=3)])
+        >>> [t.name for t in iter_tasks(p)]
+        ['t1', 't2']
+    """
+
+    name: str = "project"
+    labels: list[LabelSpec] = field(default_factory=list)
+    tasks: list[Task] = field(default_factory=list)
+    id: int | None = None
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.labels = [lb if isinstance(lb, LabelSpec) else LabelSpec.from_dict(lb) for lb in self.labels]
+        for t in self.tasks:
+            if not t.labels:
+                t.labels = [replace(lb) for lb in self.labels]
+
+    @property
+    def subsets(self) -> list[str]:
+        return list(dict.fromkeys(t.subset for t in self.tasks))
+
+    def __repr__(self) -> str:
+        return (
+            f"Project(name={self.name!r}, labels={[lb.name for lb in self.labels]}, "
+            f"tasks={[t.name for t in self.tasks]}, subsets={self.subsets})"
+        )
+
+    def _repr_html_(self) -> str:
+        items = "".join(f"<li>{html.escape(repr(t))}</li>" for t in self.tasks)
+        return f"<div><p><b>CVAT project</b> {html.escape(self.name)}</p><ul>{items}</ul></div>"
+
+
+def iter_tasks(obj: Task | Project | Iterable[Task]) -> Iterator[Task]:
+    """Yield the tasks of a :class:`Task` (itself), a :class:`Project` or an iterable of tasks."""
+    if isinstance(obj, Task):
+        yield obj
+    elif isinstance(obj, Project):
+        yield from obj.tasks
+    else:
+        for t in obj:
+            if not isinstance(t, Task):
+                raise TypeError(f"expected Task objects, got {type(t).__name__}")
+            yield t

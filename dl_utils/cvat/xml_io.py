@@ -1,0 +1,1182 @@
+"""CVAT for images 1.1 and CVAT for video 1.1 XML: fast columnar reader and bulk writer.
+
+The reader parses the document once with lxml, then pulls every XML attribute of every shape
+into Python lists (one C-level pass per attribute) and converts them in bulk to numpy arrays;
+points strings of all shapes are joined and parsed in one call. For video XML only keyframes are
+kept (what CVAT itself stores); frames between keyframes are reproduced by
+:meth:`dl_utils.cvat.Task.to_shapes`.
+
+The writer formats all coordinates in one pass and joins strings; video XML holds every frame of
+every track (``keyframe="1"`` only on real keyframes), as CVAT exports it.
+
+Differences from CVAT, on purpose: coordinates are written with full float precision by default
+(``precision=2`` gives CVAT's ``%.2f``); shapes with ``score != 1`` carry a ``score`` XML attribute
+(CVAT and datumaro ignore unknown XML attributes); a standalone shape written to video XML
+becomes a two-keyframe track ending on the next frame (CVAT skips that finishing keyframe when
+the shape is on the second-to-last frame).
+
+Example:
+    >>> from dl_utils.cvat.xml_io import read_xml, write_xml   # doctest: +SKIP
+    >>> task = read_xml("annotations.xml")                      # doctest: +SKIP
+    >>> write_xml(task, "out.xml", video=True)                  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Callable, Sequence
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from lxml import etree
+
+from dl_utils.cvat.errors import CvatFormatError
+from dl_utils.cvat.table import ANNOTATION_COLUMNS
+from dl_utils.cvat.task import AttributeSpec, Job, LabelSpec, Project, Task, split_values
+from dl_utils.utils import atomic_write, get_logger
+
+__all__ = ["detect_xml_kind", "read_xml", "write_xml", "xml_string"]
+
+log = get_logger(__name__)
+
+PathLike = str | Path
+
+_XML_TO_TYPE = {
+    "box": "rectangle",
+    "polygon": "polygon",
+    "polyline": "polyline",
+    "points": "points",
+    "ellipse": "ellipse",
+    "cuboid": "cuboid",
+    "mask": "mask",
+    "skeleton": "skeleton",
+    "tag": "tag",
+}
+_TYPE_TO_XML = {v: k for k, v in _XML_TO_TYPE.items()}
+_CUBOID_KEYS = (
+    "xtl1", "ytl1", "xbl1", "ybl1", "xtr1", "ytr1", "xbr1", "ybr1",
+    "xtl2", "ytl2", "xbl2", "ybl2", "xtr2", "ytr2", "xbr2", "ybr2",
+)  # fmt: skip
+_MIN_POINTS = {"polygon": 3, "polyline": 2, "points": 1}
+_BOOL_TRUE = frozenset({"1", "true", "True", "TRUE"})
+
+
+# =============================================================================================
+# reading
+
+
+def _parse(path: Path, data: bytes | None = None) -> etree._Element:
+    parser = etree.XMLParser(
+        huge_tree=True,
+        resolve_entities=False,
+        no_network=True,
+        remove_comments=True,
+        remove_pis=True,
+        collect_ids=False,
+    )
+    try:
+        if data is not None:
+            root = etree.fromstring(data, parser)
+        else:
+            if not path.is_file():
+                raise FileNotFoundError(f"CVAT XML not found: {path}")
+            root = etree.parse(str(path), parser).getroot()
+    except etree.XMLSyntaxError as exc:
+        raise CvatFormatError(f"{path}: malformed XML (line {exc.lineno}): {exc.msg}") from exc
+    if root is None or root.tag != "annotations":
+        tag = None if root is None else root.tag
+        raise CvatFormatError(f"{path}: not a CVAT XML file (root element <{tag}>, expected <annotations>)")
+    return root
+
+
+def detect_xml_kind(path: PathLike) -> str:
+    """ "cvat-video" or "cvat-images" for a CVAT XML file (reads only until the first shape container)."""
+    mode = None
+    try:
+        for _, el in etree.iterparse(
+            str(path), events=("end",), huge_tree=True, resolve_entities=False, no_network=True
+        ):
+            if el.tag == "mode" and mode is None:
+                mode = (el.text or "").strip()
+            elif el.tag == "track":
+                return "cvat-video"
+            elif el.tag == "image":
+                return "cvat-images"
+    except etree.XMLSyntaxError as exc:
+        raise CvatFormatError(f"{path}: malformed XML (line {exc.lineno}): {exc.msg}") from exc
+    return "cvat-video" if mode == "interpolation" else "cvat-images"
+
+
+def _text(el: etree._Element | None, name: str, default: str = "") -> str:
+    if el is None:
+        return default
+    child = el.find(name)
+    if child is None or child.text is None:
+        return default
+    return child.text
+
+
+def _int(el: etree._Element | None, name: str, default: int | None, path: Path) -> int | None:
+    raw = _text(el, name, "").strip()
+    if not raw:
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        line = el.find(name).sourceline if el is not None else "?"
+        raise CvatFormatError(f"{path}: line {line}: <{name}> must be an integer, got {raw!r}") from None
+
+
+def _parse_labels(labels_el: etree._Element | None, path: Path) -> list[LabelSpec]:
+    if labels_el is None:
+        return []
+    flat: list[tuple[LabelSpec, str]] = []
+    for lab in labels_el.findall("label"):
+        name = _text(lab, "name", "")
+        attrs = []
+        attrs_el = lab.find("attributes")
+        for a in attrs_el.findall("attribute") if attrs_el is not None else []:
+            try:
+                attrs.append(
+                    AttributeSpec.from_dict(
+                        {
+                            "name": _text(a, "name"),
+                            "mutable": _text(a, "mutable", "False"),
+                            "input_type": _text(a, "input_type", "text") or "text",
+                            "default_value": _text(a, "default_value", ""),
+                            "values": split_values(_text(a, "values", ""), _text(a, "default_value", "")),
+                        }
+                    )
+                )
+            except (ValueError, KeyError) as exc:
+                raise CvatFormatError(
+                    f"{path}: line {a.sourceline}: bad attribute of label {name!r}: {exc}"
+                ) from exc
+        spec = LabelSpec(
+            name=name,
+            color=_text(lab, "color", "") or None,
+            type=_text(lab, "type", "any") or "any",
+            attributes=attrs,
+            svg=_text(lab, "svg", ""),
+        )
+        flat.append((spec, _text(lab, "parent", "")))
+    top = [s for s, parent in flat if not parent]
+    by_name = {s.name: s for s in top}
+    for s, parent in flat:
+        if parent:
+            if parent not in by_name:
+                raise CvatFormatError(f"{path}: label {s.name!r} has unknown parent {parent!r}")
+            by_name[parent].sublabels.append(s)
+    return top
+
+
+def _task_meta(tel: etree._Element, path: Path) -> dict[str, Any]:
+    frame_filter = _text(tel, "frame_filter", "")
+    step = 1
+    if frame_filter.strip().startswith("step="):
+        try:
+            step = int(frame_filter.strip()[5:])
+        except ValueError:
+            raise CvatFormatError(f"{path}: bad <frame_filter> {frame_filter!r}") from None
+    jobs = []
+    seg_el = tel.find("segments")
+    for seg in seg_el.findall("segment") if seg_el is not None else []:
+        jobs.append(
+            Job(
+                _int(seg, "start", 0, path) or 0,
+                _int(seg, "stop", 0, path) or 0,
+                id=_int(seg, "id", None, path),
+            )
+        )
+    osize = tel.find("original_size")
+    meta = {
+        k: _text(tel, k)
+        for k in ("mode", "bugtracker", "created", "updated")
+        if tel.find(k) is not None and _text(tel, k)
+    }
+    return {
+        "id": _int(tel, "id", None, path),
+        "name": _text(tel, "name", path.stem),
+        "size": _int(tel, "size", None, path),
+        "overlap": _int(tel, "overlap", 0, path) or 0,
+        "subset": _text(tel, "subset", ""),
+        "start_frame": _int(tel, "start_frame", 0, path) or 0,
+        "stop_frame": _int(tel, "stop_frame", None, path),
+        "frame_step": step,
+        "jobs": jobs,
+        "width": _int(osize, "width", 0, path) or 0,
+        "height": _int(osize, "height", 0, path) or 0,
+        "labels": _parse_labels(tel.find("labels"), path),
+        "meta": meta,
+    }
+
+
+class _Columns:
+    """Raw per-shape columns gathered from a list of shape elements."""
+
+    def __init__(self, els: list[etree._Element], path: Path) -> None:
+        self.els = els
+        self.path = path
+        self.tags = [e.tag for e in els]
+
+    def get(self, name: str, default: str | None = None, els: Sequence[etree._Element] | None = None) -> list:
+        return [e.get(name, default) for e in (self.els if els is None else els)]
+
+    def fail(self, index: int, message: str, els: Sequence[etree._Element] | None = None) -> CvatFormatError:
+        el = (self.els if els is None else els)[index]
+        return CvatFormatError(f"{self.path}: line {el.sourceline}: <{el.tag}>: {message}")
+
+
+def _to_float(values: list, cols: _Columns, what: str, els: Sequence[etree._Element]) -> np.ndarray:
+    try:
+        return np.array(values, dtype=np.float64)
+    except (TypeError, ValueError):
+        for i, v in enumerate(values):
+            try:
+                float(v)
+            except (TypeError, ValueError):
+                raise cols.fail(i, f"attribute {what!r} must be a number, got {v!r}", els) from None
+        raise
+
+
+def _to_int(
+    values: list, cols: _Columns, what: str, els: Sequence[etree._Element] | None = None
+) -> np.ndarray:
+    try:
+        return np.array(values, dtype=np.int64)
+    except (TypeError, ValueError):
+        for i, v in enumerate(values):
+            try:
+                int(v)
+            except (TypeError, ValueError):
+                raise cols.fail(i, f"attribute {what!r} must be an integer, got {v!r}", els) from None
+        raise
+
+
+def _bools(values: list) -> np.ndarray:
+    return np.fromiter((v in _BOOL_TRUE for v in values), dtype=bool, count=len(values))
+
+
+def _parse_points_strings(strs: list, cols: _Columns, els: Sequence[etree._Element]) -> list[np.ndarray]:
+    """Parse many ``"x,y;x,y"`` strings at once; returns one flat float array per string."""
+    if not strs:
+        return []
+    for i, s in enumerate(strs):
+        if s is None:
+            raise cols.fail(i, "missing 'points' attribute", els)
+    counts = np.fromiter((s.count(";") + 1 for s in strs), dtype=np.int64, count=len(strs))
+    joined = ";".join(strs).replace(";", ",")
+    flat = np.array(joined.split(","), dtype=object)
+    try:
+        values = flat.astype(np.float64)
+    except ValueError:
+        values = None
+    if values is None or values.size != 2 * counts.sum():
+        for i, s in enumerate(strs):
+            pairs = s.split(";")
+            if any(len(p.split(",")) != 2 for p in pairs):
+                raise cols.fail(i, f"malformed points {s[:80]!r} (expected 'x,y;x,y;...')", els)
+            try:
+                [float(v) for p in pairs for v in p.split(",")]
+            except ValueError:
+                raise cols.fail(i, f"non-numeric value in points {s[:80]!r}", els) from None
+        raise CvatFormatError(f"{cols.path}: malformed points")
+    return np.split(values, np.cumsum(2 * counts)[:-1])
+
+
+def _attributes(els: Sequence[etree._Element]) -> list[dict[str, str]]:
+    out: list[dict[str, str]] = []
+    for e in els:
+        if len(e):
+            out.append({a.get("name"): (a.text or "") for a in e.iterchildren("attribute")})
+        else:
+            out.append({})
+    return out
+
+
+def _shape_points(cols: _Columns, els: list[etree._Element], tags: list[str], path: Path) -> list[np.ndarray]:
+    """Points of each shape element (by XML tag), in CVAT's flat order."""
+    n = len(els)
+    points: list[Any] = [None] * n
+    tag_arr = np.array(tags, dtype=object)
+    by_tag: dict[str, np.ndarray] = {t: np.flatnonzero(tag_arr == t) for t in set(tags)}
+    for tag, idx in by_tag.items():
+        sub = [els[i] for i in idx]
+        if tag == "box":
+            arr = np.stack(
+                [_to_float(cols.get(k, None, sub), cols, k, sub) for k in ("xtl", "ytl", "xbr", "ybr")],
+                axis=1,
+            )
+            for j, i in enumerate(idx):
+                points[i] = arr[j]
+        elif tag in ("polygon", "polyline", "points"):
+            parsed = _parse_points_strings(cols.get("points", None, sub), cols, sub)
+            minimum = _MIN_POINTS[tag]
+            for j, i in enumerate(idx):
+                if parsed[j].size < 2 * minimum:
+                    raise cols.fail(
+                        j, f"a {tag} needs at least {minimum} point(s), got {parsed[j].size // 2}", sub
+                    )
+                points[i] = parsed[j]
+        elif tag == "ellipse":
+            cx, cy, rx, ry = (
+                _to_float(cols.get(k, None, sub), cols, k, sub) for k in ("cx", "cy", "rx", "ry")
+            )
+            arr = np.stack([cx, cy, cx + rx, cy - ry], axis=1)
+            for j, i in enumerate(idx):
+                points[i] = arr[j]
+        elif tag == "cuboid":
+            arr = np.stack([_to_float(cols.get(k, None, sub), cols, k, sub) for k in _CUBOID_KEYS], axis=1)
+            for j, i in enumerate(idx):
+                points[i] = arr[j]
+        elif tag == "mask":
+            left, top, w, h = (
+                _to_int(cols.get(k, None, sub), cols, k, sub) for k in ("left", "top", "width", "height")
+            )
+            for j, i in enumerate(idx):
+                rle = sub[j].get("rle")
+                if rle is None:
+                    raise cols.fail(j, "missing 'rle' attribute", sub)
+                try:
+                    counts = [float(int(v)) for v in rle.split(",")] if rle.strip() else []
+                except ValueError:
+                    raise cols.fail(
+                        j, f"mask 'rle' must be comma-separated integers, got {rle[:60]!r}", sub
+                    ) from None
+                points[i] = np.array(
+                    [*counts, left[j], top[j], left[j] + w[j] - 1, top[j] + h[j] - 1], dtype=np.float64
+                )
+        elif tag in ("skeleton", "tag"):
+            for i in idx:
+                points[i] = np.zeros(0, dtype=np.float64)
+        else:
+            el = sub[0]
+            raise CvatFormatError(
+                f"{path}: line {el.sourceline}: unknown shape type <{tag}> (expected one of {sorted(_XML_TO_TYPE)})"
+            )
+    return points
+
+
+def _skeleton_elements(
+    el: etree._Element, spec: LabelSpec | None, path: Path, *, track: bool
+) -> tuple[list[dict[str, Any]], bool]:
+    """Elements of a <skeleton>, in label-spec sublabel order; returns (elements, any element keyframe)."""
+    found: dict[str, dict[str, Any]] = {}
+    any_key = False
+    for child in el.iterchildren():
+        if child.tag == "attribute":
+            continue
+        if child.tag != "points":
+            raise CvatFormatError(
+                f"{path}: line {child.sourceline}: skeleton element must be <points>, got <{child.tag}>"
+            )
+        label = child.get("label")
+        if label is None:
+            raise CvatFormatError(f"{path}: line {child.sourceline}: skeleton element without a label")
+        raw = child.get("points", "")
+        try:
+            pts = np.array([float(v) for v in raw.replace(";", ",").split(",")], dtype=np.float64)
+        except ValueError:
+            raise CvatFormatError(f"{path}: line {child.sourceline}: malformed points {raw!r}") from None
+        if pts.size != 2:
+            raise CvatFormatError(
+                f"{path}: line {child.sourceline}: a skeleton element needs exactly one point"
+            )
+        key = child.get("keyframe", "1") in _BOOL_TRUE if track else False
+        any_key |= key
+        found[label] = {
+            "label": label,
+            "points": pts,
+            "occluded": child.get("occluded", "0") in _BOOL_TRUE,
+            "outside": child.get("outside", "0") in _BOOL_TRUE,
+            "keyframe": key,
+            "attributes": {a.get("name"): (a.text or "") for a in child.iterchildren("attribute")},
+        }
+    order = spec.sublabel_names if spec is not None and spec.sublabels else list(found)
+    unknown = [k for k in found if k not in order]
+    if unknown:
+        raise CvatFormatError(
+            f"{path}: line {el.sourceline}: skeleton {el.get('label', '')!r} has unknown element label(s) {unknown}"
+        )
+    return [found[k] for k in order if k in found], any_key
+
+
+def _rows_from_elements(
+    els: list[etree._Element],
+    *,
+    path: Path,
+    frames: np.ndarray,
+    labels: list[str],
+    track_ids: np.ndarray | None,
+    groups: np.ndarray | None,
+    sources: list[str] | None,
+    label_specs: dict[str, LabelSpec],
+) -> pd.DataFrame:
+    """Build the annotation table (columnar) from shape elements plus per-element context."""
+    n = len(els)
+    cols = _Columns(els, path)
+    tags = cols.tags
+    track = track_ids is not None
+    points = _shape_points(cols, els, tags, path)
+    types = [_XML_TO_TYPE[t] for t in tags]
+    rotation = _to_float(cols.get("rotation", "0"), cols, "rotation", els)
+    occluded = _bools(cols.get("occluded", "0"))
+    outside = _bools(cols.get("outside", "0"))
+    z_order = _to_int(cols.get("z_order", "0"), cols, "z_order", els)
+    score = _to_float(cols.get("score", "1"), cols, "score", els)
+    if groups is None:
+        groups = _to_int(cols.get("group_id", "0"), cols, "group_id", els)
+    if sources is None:
+        sources = cols.get("source", "manual")
+    attributes = _attributes(els)
+    elements: list[Any] = [None] * n
+    keyframe = _bools(cols.get("keyframe", "1")) if track else np.zeros(n, dtype=bool)
+    for i in np.flatnonzero(np.array(tags, dtype=object) == "skeleton"):
+        elements[i], any_key = _skeleton_elements(els[i], label_specs.get(labels[i]), path, track=track)
+        if track:
+            keyframe[i] = keyframe[i] or any_key
+            if els[i].get("outside") is None and elements[i]:
+                outside[i] = all(e["outside"] for e in elements[i])
+    data = {
+        "frame": frames.astype(np.int64),
+        "label": np.array(labels, dtype=object),
+        "type": np.array(types, dtype=object),
+        "points": np.fromiter(points, dtype=object, count=n),
+        "rotation": rotation,
+        "occluded": occluded,
+        "outside": outside,
+        "keyframe": keyframe,
+        "z_order": z_order,
+        "group": np.asarray(groups, dtype=np.int64),
+        "source": np.array(sources, dtype=object),
+        "score": score,
+        "attributes": np.fromiter(attributes, dtype=object, count=n),
+        "track_id": pd.array(track_ids if track else [pd.NA] * n, dtype="Int64"),  # type: ignore[call-overload]
+        "elements": np.fromiter(elements, dtype=object, count=n),
+    }
+    return pd.DataFrame({c: data[c] for c in ANNOTATION_COLUMNS})
+
+
+def _to_task_frames(
+    abs_frames: np.ndarray, start: int, step: int, path: Path, els: list, what: str
+) -> np.ndarray:
+    q, r = np.divmod(abs_frames - start, step)
+    bad = np.flatnonzero((r != 0) | (q < 0))
+    if bad.size:
+        el = els[bad[0]]
+        raise CvatFormatError(
+            f"{path}: line {el.sourceline}: {what} {int(abs_frames[bad[0]])} is not a task frame "
+            f"(start_frame {start}, frame step {step})"
+        )
+    return q
+
+
+def _read_tracks(
+    root: etree._Element, path: Path, tasks: dict[Any, dict[str, Any]], label_specs: dict[str, LabelSpec]
+) -> dict[Any, pd.DataFrame]:
+    """Track shapes (keyframes only) grouped by task key."""
+    per_task: dict[Any, list[pd.DataFrame]] = {}
+    all_els: list[etree._Element] = []
+    ctx: list[tuple[int, str, int, str, Any]] = []
+    counts: list[int] = []
+    for tr in root.iterchildren("track"):
+        try:
+            tid = int(tr.get("id", len(counts)))
+            group = int(tr.get("group_id", "0"))
+        except ValueError:
+            raise CvatFormatError(
+                f"{path}: line {tr.sourceline}: <track> id/group_id must be integers"
+            ) from None
+        label = tr.get("label")
+        if label is None:
+            raise CvatFormatError(f"{path}: line {tr.sourceline}: <track> without a label")
+        key = _task_key(tr, tasks)
+        children = tr.findall("*")
+        all_els.extend(children)
+        counts.append(len(children))
+        ctx.append((tid, label, group, tr.get("source", "manual"), key))
+    if not all_els:
+        return {}
+    counts_arr = np.array(counts, dtype=np.int64)
+    track_index = np.repeat(np.arange(len(counts)), counts_arr)
+    cols = _Columns(all_els, path)
+    keyframe = _bools(cols.get("keyframe", "1"))
+    # skeleton parents are kept where any element has a keyframe
+    for i in np.flatnonzero(np.array(cols.tags, dtype=object) == "skeleton"):
+        if not keyframe[i]:
+            keyframe[i] = any(c.get("keyframe", "0") in _BOOL_TRUE for c in all_els[i].iterchildren("points"))
+    # a track without any keyframe flag (non-CVAT producer): keep all its rows
+    has_key = np.bincount(track_index, weights=keyframe, minlength=len(counts)) > 0
+    keep = keyframe | ~has_key[track_index]
+    kept_idx = np.flatnonzero(keep)
+    els = [all_els[i] for i in kept_idx]
+    tix = track_index[kept_idx]
+    frames_abs = _to_int([e.get("frame") for e in els], _Columns(els, path), "frame")
+    keys = [ctx[t][4] for t in tix]
+    # per task: convert frames
+    frames = np.empty(len(els), dtype=np.int64)
+    key_arr = np.array([repr(k) for k in keys], dtype=object)
+    for key, info in tasks.items():
+        sel = np.flatnonzero(key_arr == repr(key))
+        if sel.size:
+            frames[sel] = _to_task_frames(
+                frames_abs[sel], info["start_frame"], info["frame_step"], path, [els[i] for i in sel], "frame"
+            )
+    df = _rows_from_elements(
+        els,
+        path=path,
+        frames=frames,
+        labels=[ctx[t][1] for t in tix],
+        track_ids=np.array([ctx[t][0] for t in tix], dtype=np.int64),
+        groups=np.array([ctx[t][2] for t in tix], dtype=np.int64),
+        sources=[ctx[t][3] for t in tix],
+        label_specs=label_specs,
+    )
+    df["keyframe"] = True
+    for key in tasks:
+        sel = key_arr == repr(key)
+        if sel.any():
+            per_task.setdefault(key, []).append(df[sel].reset_index(drop=True))
+    return {k: pd.concat(v, ignore_index=True) for k, v in per_task.items()}
+
+
+def _task_key(el: etree._Element, tasks: dict[Any, dict[str, Any]]) -> Any:
+    if len(tasks) == 1:
+        return next(iter(tasks))
+    tid, subset = el.get("task_id"), el.get("subset")
+    for key, info in tasks.items():
+        if (
+            tid is not None
+            and str(info.get("id")) == tid
+            and (subset is None or info.get("subset") == subset)
+        ):
+            return key
+    for key, info in tasks.items():
+        if subset is not None and info.get("subset") == subset:
+            return key
+    for key, info in tasks.items():
+        if tid is not None and str(info.get("id")) == tid:
+            return key
+    raise CvatFormatError(
+        f"line {el.sourceline}: <{el.tag}> task_id={tid!r} subset={subset!r} matches no task in <meta>"
+    )
+
+
+def _read_images(
+    root: etree._Element, path: Path, tasks: dict[Any, dict[str, Any]], label_specs: dict[str, LabelSpec]
+) -> tuple[dict[Any, pd.DataFrame], dict[Any, pd.DataFrame]]:
+    """Shapes and tags of <image> elements, and the frame tables, grouped by task key."""
+    images = list(root.iterchildren("image"))
+    if not images:
+        return {}, {}
+    img_keys = []
+    img_abs = []
+    for img in images:
+        try:
+            img_abs.append(int(img.get("id", "")))
+        except ValueError:
+            raise CvatFormatError(f"{path}: line {img.sourceline}: <image> needs an integer 'id'") from None
+        try:
+            img_keys.append(_task_key(img, tasks))
+        except CvatFormatError as exc:
+            raise CvatFormatError(f"{path}: {exc}") from None
+    img_key_arr = np.array([repr(k) for k in img_keys], dtype=object)
+    img_abs_arr = np.array(img_abs, dtype=np.int64)
+    img_frames = np.empty(len(images), dtype=np.int64)
+    frames_tables: dict[Any, pd.DataFrame] = {}
+    for key, info in tasks.items():
+        sel = np.flatnonzero(img_key_arr == repr(key))
+        if not sel.size:
+            continue
+        sub = [images[i] for i in sel]
+        img_frames[sel] = _to_task_frames(
+            img_abs_arr[sel], info["start_frame"], info["frame_step"], path, sub, "image id"
+        )
+        cols = _Columns(sub, path)
+        frames_tables[key] = pd.DataFrame(
+            {
+                "frame": img_frames[sel],
+                "name": [v or "" for v in cols.get("name", "")],
+                "width": _to_int(cols.get("width", "0"), cols, "width"),
+                "height": _to_int(cols.get("height", "0"), cols, "height"),
+            }
+        )
+    all_els: list[etree._Element] = []
+    counts = []
+    for img in images:
+        children = img.findall("*")
+        all_els.extend(children)
+        counts.append(len(children))
+    img_index = np.repeat(np.arange(len(images)), np.array(counts, dtype=np.int64))
+    if not all_els:
+        return {}, frames_tables
+    labels = [e.get("label") for e in all_els]
+    for i, lab in enumerate(labels):
+        if lab is None:
+            el = all_els[i]
+            raise CvatFormatError(f"{path}: line {el.sourceline}: <{el.tag}> without a 'label' attribute")
+    df = _rows_from_elements(
+        all_els,
+        path=path,
+        frames=img_frames[img_index],
+        labels=labels,
+        track_ids=None,
+        groups=None,
+        sources=None,
+        label_specs=label_specs,
+    )
+    out: dict[Any, pd.DataFrame] = {}
+    keys_per_shape = img_key_arr[img_index]
+    for key in tasks:
+        sel = keys_per_shape == repr(key)
+        if sel.any():
+            out[key] = df[sel].reset_index(drop=True)
+    return out, frames_tables
+
+
+def _infer_labels(ann: pd.DataFrame) -> list[LabelSpec]:
+    """Labels (type "any", text attributes) named by the annotations, for XML without a label spec."""
+    specs: dict[str, LabelSpec] = {}
+    for label, attrs, elements in zip(ann["label"], ann["attributes"], ann["elements"], strict=True):
+        spec = specs.setdefault(label, LabelSpec(label))
+        for name in attrs:
+            if spec.attribute(name) is None:
+                spec.attributes.append(AttributeSpec(name, "text"))
+        for e in elements or []:
+            sub = spec.sublabel(e["label"])
+            if sub is None:
+                sub = LabelSpec(e["label"], type="points")
+                spec.sublabels.append(sub)
+                spec.type = "skeleton"
+            for name in e["attributes"]:
+                if sub.attribute(name) is None:
+                    sub.attributes.append(AttributeSpec(name, "text"))
+    return list(specs.values())
+
+
+def read_xml(path: PathLike, *, data: bytes | None = None) -> Task | Project:
+    """Read a CVAT for images 1.1 or CVAT for video 1.1 XML (task, job or project export).
+
+    Returns a :class:`Task`, or a :class:`Project` for project exports (one task per CVAT task,
+    with its subset). ``data``: the XML bytes (``path`` then only names the source in errors). Raises :class:`CvatFormatError` naming the file and line for malformed input.
+
+    Example:
+        >>> task = read_xml("annotations.xml")   # doctest: +SKIP
+    """
+    p = Path(path)
+    root = _parse(p, data)
+    meta = root.find("meta")
+    proj_el = meta.find("project") if meta is not None else None
+    task_el = None
+    if meta is not None:
+        task_el = meta.find("task")
+        if task_el is None:
+            task_el = meta.find("job")
+    media = _text(meta, "source", "") or None if meta is not None else None
+    tasks: dict[Any, dict[str, Any]] = {}
+    if proj_el is not None:
+        labels = _parse_labels(proj_el.find("labels"), p)
+        tasks_el = proj_el.find("tasks")
+        for i, tel in enumerate(tasks_el.findall("task") if tasks_el is not None else []):
+            info = _task_meta(tel, p)
+            tasks[(i, info["id"], info["subset"])] = info
+        if not tasks:
+            for i, subset in enumerate(_text(proj_el, "subsets", "").split("\n") or [""]):
+                tasks[(i, None, subset)] = _task_meta(etree.Element("task"), p) | {
+                    "subset": subset,
+                    "name": subset,
+                }
+    else:
+        info = _task_meta(task_el if task_el is not None else etree.Element("task"), p)
+        if task_el is None:
+            info["name"] = p.stem
+        labels = info["labels"]
+        tasks[0] = info
+    label_specs = {lb.name: lb for lb in labels}
+    label_specs.update({info_lb.name: info_lb for info in tasks.values() for info_lb in info["labels"]})
+    shapes, frame_tables = _read_images(root, p, tasks, label_specs)
+    tracks = _read_tracks(root, p, tasks, label_specs)
+    out_tasks = []
+    for key, info in tasks.items():
+        parts = [d for d in (shapes.get(key), tracks.get(key)) if d is not None and len(d)]
+        ann = pd.concat(parts, ignore_index=True) if len(parts) > 1 else (parts[0] if parts else None)
+        frames = frame_tables.get(key)
+        size = info["size"]
+        if frames is not None and size is not None and len(frames) < size:
+            # images absent from the XML (datumaro writes only annotated ones): keep the declared size
+            full = pd.DataFrame({"frame": np.arange(size)})
+            frames = full.merge(frames, on="frame", how="left")
+            frames["name"] = frames["name"].fillna("")
+        elif frames is not None:
+            frames = frames.sort_values("frame", kind="stable").reset_index(drop=True)
+        if frames is None and size is None and info["stop_frame"] is None and ann is not None and len(ann):
+            size = int(ann["frame"].max()) + 1
+        stop_frame = info["stop_frame"]
+        if frames is not None and stop_frame is not None:
+            if (stop_frame - info["start_frame"]) // info["frame_step"] + 1 != len(frames):
+                log.warning(
+                    "%s: task %r declares stop_frame %s but lists %d images; using the images",
+                    p,
+                    info["name"],
+                    stop_frame,
+                    len(frames),
+                )
+                stop_frame = None
+        task_labels = info["labels"] or [LabelSpec.from_dict(lb.to_dict()) for lb in labels]
+        if not task_labels and ann is not None and len(ann):
+            task_labels = _infer_labels(ann)
+            log.warning(
+                "%s: no <labels> in <meta>; inferred %d label(s) from the annotations", p, len(task_labels)
+            )
+        task = Task(
+            name=info["name"],
+            labels=task_labels,
+            annotations=None,
+            frames=frames,
+            size=size if frames is None else None,
+            width=info["width"],
+            height=info["height"],
+            media=media,
+            start_frame=info["start_frame"],
+            stop_frame=stop_frame,
+            frame_step=info["frame_step"],
+            jobs=info["jobs"] or None,
+            overlap=info["overlap"],
+            subset=info["subset"],
+            id=info["id"],
+            meta=info["meta"],
+        )
+        if ann is not None:
+            task.annotations = ann  # built column-wise with the schema's dtypes: no re-normalization
+        out_tasks.append(task)
+    log.debug("read %s: %d task(s)", p, len(out_tasks))
+    if proj_el is not None:
+        return Project(
+            name=_text(proj_el, "name", p.stem),
+            labels=labels,
+            tasks=out_tasks,
+            id=_int(proj_el, "id", None, p),
+        )
+    return out_tasks[0]
+
+
+# =============================================================================================
+# writing
+
+
+def _esc(value: Any) -> str:
+    return html.escape(str(value), quote=True)
+
+
+def _float_formatter(precision: int | None) -> Callable[[list[float]], list[str]]:
+    if precision is None:
+
+        def fmt(values: list[float]) -> list[str]:
+            return [repr(v) for v in values]
+
+    else:
+        spec = f"{{:.{int(precision)}f}}".format
+
+        def fmt(values: list[float]) -> list[str]:
+            return [spec(v) for v in values]
+
+    return fmt
+
+
+def _label_xml(lb: LabelSpec, indent: str, parent: str | None = None) -> list[str]:
+    out = [f"{indent}<label>", f"{indent}  <name>{_esc(lb.name)}</name>"]
+    out.append(f"{indent}  <color>{_esc(lb.color or '')}</color>")
+    out.append(f"{indent}  <type>{_esc(lb.type)}</type>")
+    out.append(f"{indent}  <attributes>")
+    for a in lb.attributes:
+        out += [
+            f"{indent}    <attribute>",
+            f"{indent}      <name>{_esc(a.name)}</name>",
+            f"{indent}      <mutable>{'True' if a.mutable else 'False'}</mutable>",
+            f"{indent}      <input_type>{_esc(a.input_type)}</input_type>",
+            f"{indent}      <default_value>{_esc(a.default or '')}</default_value>",
+            f"{indent}      <values>{_esc(chr(10).join(a.values))}</values>",
+            f"{indent}    </attribute>",
+        ]
+    out.append(f"{indent}  </attributes>")
+    if parent is not None:
+        out.append(f"{indent}  <parent>{_esc(parent)}</parent>")
+    if lb.svg:
+        out.append(f"{indent}  <svg>{_esc(lb.svg)}</svg>")
+    out.append(f"{indent}</label>")
+    for sub in lb.sublabels:
+        out += _label_xml(sub, indent, parent=lb.name)
+    return out
+
+
+def _labels_xml(labels: Sequence[LabelSpec], indent: str) -> list[str]:
+    out = [f"{indent}<labels>"]
+    for lb in labels:
+        out += _label_xml(lb, indent + "  ")
+    out.append(f"{indent}</labels>")
+    return out
+
+
+def _task_meta_xml(task: Task, indent: str, with_labels: bool, video: bool) -> list[str]:
+    i2 = indent + "  "
+    out = [
+        f"{i2}<id>{task.id if task.id is not None else ''}</id>",
+        f"{i2}<name>{_esc(task.name)}</name>",
+        f"{i2}<size>{task.size}</size>",
+        f"{i2}<mode>{_esc(task.mode if not video else 'interpolation')}</mode>",
+        f"{i2}<overlap>{task.overlap}</overlap>",
+        f"{i2}<bugtracker>{_esc(task.meta.get('bugtracker', ''))}</bugtracker>",
+    ]
+    for k in ("created", "updated"):
+        if task.meta.get(k):
+            out.append(f"{i2}<{k}>{_esc(task.meta[k])}</{k}>")
+    out += [
+        f"{i2}<subset>{_esc(task.subset or 'default')}</subset>" if task.subset else f"{i2}<subset></subset>",
+        f"{i2}<start_frame>{task.start_frame}</start_frame>",
+        f"{i2}<stop_frame>{task.stop_frame}</stop_frame>",
+        f"{i2}<frame_filter>{f'step={task.frame_step}' if task.frame_step > 1 else ''}</frame_filter>",
+        f"{i2}<segments>",
+    ]
+    for j, job in enumerate(task.jobs):
+        out += [
+            f"{i2}  <segment>",
+            f"{i2}    <id>{job.id if job.id is not None else j}</id>",
+            f"{i2}    <start>{job.start}</start>",
+            f"{i2}    <stop>{job.stop}</stop>",
+            f"{i2}    <url></url>",
+            f"{i2}  </segment>",
+        ]
+    out.append(f"{i2}</segments>")
+    if with_labels:
+        out += _labels_xml(task.labels, i2)
+    if video or task.media:
+        w = int(task.frames["width"].max()) if len(task.frames) else 0
+        h = int(task.frames["height"].max()) if len(task.frames) else 0
+        out += [
+            f"{i2}<original_size>",
+            f"{i2}  <width>{w}</width>",
+            f"{i2}  <height>{h}</height>",
+            f"{i2}</original_size>",
+        ]
+    return [f"{indent}<task>", *out, f"{indent}</task>"]
+
+
+def _attrs_xml(attrs: dict[str, str], indent: str) -> str:
+    return "".join(f'\n{indent}<attribute name="{_esc(k)}">{_esc(v)}</attribute>' for k, v in attrs.items())
+
+
+def _element_xml(el: dict[str, Any], fmt1: Callable, indent: str, track: bool, source: str | None) -> str:
+    x, y = fmt1(np.asarray(el["points"], dtype=float).tolist())
+    key = f' keyframe="{int(bool(el["keyframe"]))}"' if track else ""
+    src = f' source="{_esc(source)}"' if source is not None else ""
+    head = (
+        f'{indent}<points label="{_esc(el["label"])}"{src}{key} outside="{int(bool(el["outside"]))}" '
+        f'occluded="{int(bool(el["occluded"]))}" points="{x},{y}"'
+    )
+    attrs = _attrs_xml(el["attributes"], indent + "  ")
+    return f"{head}>{attrs}\n{indent}</points>" if attrs else f"{head}></points>"
+
+
+def _geometry_column(types: np.ndarray, points: list, precision: int | None) -> list[str]:
+    """The geometry XML attributes of every row, formatted per shape type with one template call per row."""
+    spec = "!r" if precision is None else f":.{int(precision)}f"
+    out = [""] * len(points)
+    for type_ in set(types.tolist()):
+        idx = np.flatnonzero(types == type_)
+        if type_ in ("skeleton", "tag") or not idx.size:
+            continue
+        if type_ == "mask":
+            for i in idx.tolist():
+                ints = np.asarray(points[i], dtype=np.float64).astype(np.int64).tolist()
+                left, top, right, bottom = ints[-4:]
+                rle = ", ".join(map(str, ints[:-4]))
+                out[i] = (
+                    f'rle="{rle}" left="{left}" top="{top}" width="{right - left + 1}" height="{bottom - top + 1}"'
+                )
+            continue
+        lengths = np.fromiter((len(points[i]) for i in idx), dtype=np.int64, count=idx.size)
+        for length in np.unique(lengths).tolist():
+            sub = idx[lengths == length]
+            arr = (
+                np.stack([np.asarray(points[i], dtype=np.float64) for i in sub])
+                if sub.size
+                else np.zeros((0, length))
+            )
+            names: tuple[str, ...]
+            if type_ == "rectangle":
+                names = ("xtl", "ytl", "xbr", "ybr")
+            elif type_ == "ellipse":
+                arr = np.stack([arr[:, 0], arr[:, 1], arr[:, 2] - arr[:, 0], arr[:, 1] - arr[:, 3]], axis=1)
+                names = ("cx", "cy", "rx", "ry")
+            elif type_ == "cuboid":
+                names = _CUBOID_KEYS
+            else:
+                names = ()
+            if names:
+                tmpl = " ".join(f'{k}="{{{j}{spec}}}"' for j, k in enumerate(names))
+            else:
+                tmpl = (
+                    'points="'
+                    + ";".join(f"{{{2 * j}{spec}}},{{{2 * j + 1}{spec}}}" for j in range(length // 2))
+                    + '"'
+                )
+            fmt = tmpl.format
+            for i, row in zip(sub.tolist(), arr.tolist(), strict=True):
+                out[i] = fmt(*row)
+    return out
+
+
+def _shape_lines(df: pd.DataFrame, precision: int | None, indent: str, *, track: bool) -> list[str]:
+    """XML text of every row of ``df`` (one element each, children included), built column-wise."""
+    n = len(df)
+    if n == 0:
+        return []
+    fmt = _float_formatter(precision)
+    types = df["type"].to_numpy(dtype=object)
+    tags = [_TYPE_TO_XML[t] for t in types.tolist()]
+    is_tag = types == "tag"
+    geo = [" " + g if g else "" for g in _geometry_column(types, list(df["points"]), precision)]
+    outside = df["outside"].to_numpy(bool).astype(np.int8).tolist()
+    occluded = df["occluded"].to_numpy(bool).astype(np.int8).tolist()
+    z = df["z_order"].tolist()
+    rot = df["rotation"].to_numpy(float)
+    rot_s = [""] * n
+    for i, v in zip(np.flatnonzero(rot != 0).tolist(), fmt(rot[rot != 0].tolist()), strict=True):
+        rot_s[i] = f' rotation="{v}"'
+    score = df["score"].to_numpy(float)
+    score_s = [""] * n
+    for i, v in zip(np.flatnonzero(score != 1.0).tolist(), fmt(score[score != 1.0].tolist()), strict=True):
+        score_s[i] = f' score="{v}"'
+    esc_cache: dict[str, str] = {}
+
+    def esc(v: str) -> str:
+        r = esc_cache.get(v)
+        if r is None:
+            r = esc_cache[v] = _esc(v)
+        return r
+
+    if track:
+        frames = df["abs_frame"].tolist()
+        keys = df["keyframe"].to_numpy(bool).astype(np.int8).tolist()
+        head = [f'frame="{f}" keyframe="{k}" ' for f, k in zip(frames, keys, strict=True)]
+    else:
+        sources = df["source"].tolist()
+        groups = df["group"].tolist()
+        head = [
+            f'label="{esc(lb)}" source="{esc(src)}" '
+            for lb, src in zip(df["label"].tolist(), sources, strict=True)
+        ]
+        for i in np.flatnonzero(np.asarray(groups) != 0).tolist():
+            score_s[i] = f' group_id="{groups[i]}"' + score_s[i]
+    lines = [
+        f'{indent}<{tag} {h}outside="{o}" occluded="{c}"{g}{r} z_order="{zz}"{sc}'
+        for tag, h, o, c, g, r, zz, sc in zip(
+            tags, head, outside, occluded, geo, rot_s, z, score_s, strict=True
+        )
+    ]
+    for i in np.flatnonzero(is_tag).tolist():
+        lines[i] = f"{indent}<tag {head[i].rstrip()}{score_s[i]}"
+    attrs = df["attributes"].tolist()
+    elements = df["elements"].tolist()
+    closer = ">" + "</{}>"
+    out = []
+    for i in range(n):
+        line = lines[i]
+        el = elements[i]
+        if attrs[i] or el:
+            inner = ""
+            if el:
+                src = None if track else str(df["source"].iat[i])
+                inner = "".join("\n" + _element_xml(e, fmt, indent + "  ", track, src) for e in el)
+            inner += _attrs_xml(attrs[i], indent + "  ")
+            out.append(f"{line}>{inner}\n{indent}</{tags[i]}>")
+        else:
+            out.append(line + closer.format(tags[i]))
+    return out
+
+
+def _images_body(task: Task, precision: int | None, project_task: tuple[str, int] | None) -> list[str]:
+    """<image> elements of one task."""
+    shapes = task.to_shapes() if task.annotations["track_id"].notna().any() else task.annotations
+    shapes = shapes[~shapes["outside"].to_numpy(bool)]
+    order = np.lexsort((shapes["z_order"].to_numpy(), shapes["frame"].to_numpy()))
+    shapes = shapes.iloc[order].reset_index(drop=True)
+    is_tag = (shapes["type"] == "tag").to_numpy()
+    lines = _shape_lines(shapes, precision, "    ", track=False)
+    by_frame: dict[int, list[str]] = {}
+    tags_by_frame: dict[int, list[str]] = {}
+    for f, line, tag in zip(shapes["frame"].tolist(), lines, is_tag.tolist(), strict=True):
+        (tags_by_frame if tag else by_frame).setdefault(f, []).append(line)
+    out = []
+    frames = task.frames
+    names = frames["name"].tolist()
+    widths = frames["width"].tolist()
+    heights = frames["height"].tolist()
+    extra = ""
+    if project_task is not None:
+        extra = f' subset="{_esc(project_task[0])}" task_id="{project_task[1]}"'
+    for k, f in enumerate(frames["frame"].tolist()):
+        abs_f = task.source_frame(f)
+        lines = by_frame.get(f, []) + tags_by_frame.get(f, [])
+        head = (
+            f'  <image id="{abs_f}" name="{_esc(names[k])}"{extra} width="{widths[k]}" height="{heights[k]}"'
+        )
+        if lines:
+            out.append(head + ">")
+            out += lines
+            out.append("  </image>")
+        else:
+            out.append(head + "></image>")
+    missing = set(by_frame) | set(tags_by_frame)
+    missing -= set(frames["frame"].tolist())
+    if missing:
+        raise ValueError(
+            f"task {task.name!r}: annotations on frames {sorted(missing)[:10]} missing from task.frames"
+        )
+    return out
+
+
+def _video_body(
+    task: Task, precision: int | None, first_id: int, project_task: tuple[str, int] | None
+) -> tuple[list[str], int]:
+    """<track> elements of one task (standalone shapes become two-keyframe tracks)."""
+    ann = task.annotations
+    is_tag = (ann["type"] == "tag").to_numpy()
+    if is_tag.any():
+        log.warning(
+            "task %r: %d tag(s) cannot be stored in CVAT for video XML and are left out",
+            task.name,
+            int(is_tag.sum()),
+        )
+    ann = ann[~is_tag]
+    tracks = ann[ann["track_id"].notna()]
+    shapes = ann[ann["track_id"].isna()]
+    pieces = []
+    keyframes = [tracks]
+    if len(tracks):
+        pieces.append(task.copy(annotations=tracks).to_shapes())
+    if len(shapes):
+        start_id = int(tracks["track_id"].max()) + 1 if len(tracks) else 0
+        conv = shapes.copy()
+        conv["track_id"] = pd.array(np.arange(start_id, start_id + len(conv)), dtype="Int64")
+        conv["keyframe"] = True
+        conv["elements"] = pd.Series(
+            [None if e is None else [dict(x, keyframe=True) for x in e] for e in conv["elements"]],
+            index=conv.index,
+            dtype=object,
+        )
+        nxt = conv[conv["frame"].to_numpy() + 1 <= task.size - 1].copy()
+        nxt["frame"] = nxt["frame"] + 1
+        nxt["outside"] = True
+        if len(nxt):
+            nxt["elements"] = pd.Series(
+                [None if e is None else [dict(x, outside=True) for x in e] for e in nxt["elements"]],
+                index=nxt.index,
+                dtype=object,
+            )
+        converted = pd.concat([conv, nxt], ignore_index=True)
+        keyframes.append(converted)
+        pieces.append(task.copy(annotations=converted).to_shapes())
+    if not pieces:
+        return [], first_id
+    rows_df = pd.concat(pieces, ignore_index=True) if len(pieces) > 1 else pieces[0]
+    rows_df = rows_df[rows_df["track_id"].notna()]
+    # every keyframe is written, even one the expansion leaves out (e.g. a skeleton whose
+    # elements are all outside): CVAT exports the outside keyframes of its element tracks
+    keys = pd.concat([k for k in keyframes if len(k)], ignore_index=True)
+    have = pd.MultiIndex.from_arrays([rows_df["track_id"].astype("int64"), rows_df["frame"].astype("int64")])
+    want = pd.MultiIndex.from_arrays([keys["track_id"].astype("int64"), keys["frame"].astype("int64")])
+    missing = keys[~want.isin(have)]
+    if len(missing):
+        rows_df = pd.concat([rows_df, missing], ignore_index=True)
+    tid = rows_df["track_id"].to_numpy(dtype=np.int64)
+    order = np.lexsort((rows_df["frame"].to_numpy(), tid))
+    rows_df = rows_df.iloc[order].reset_index(drop=True)
+    rows_df["abs_frame"] = task.source_frame(rows_df["frame"].to_numpy())
+    lines = _shape_lines(rows_df, precision, "    ", track=True)
+    tids = rows_df["track_id"].to_numpy(dtype=np.int64)
+    bounds = np.flatnonzero(np.diff(tids)) + 1
+    starts = np.concatenate([[0], bounds]).astype(int).tolist()
+    ends = np.concatenate([bounds, [len(lines)]]).astype(int).tolist()
+    labels, sources, groups = rows_df["label"].tolist(), rows_df["source"].tolist(), rows_df["group"].tolist()
+    out: list[str] = []
+    extra = ""
+    if project_task is not None:
+        extra = f' task_id="{project_task[1]}" subset="{_esc(project_task[0])}"'
+    for s, e in zip(starts, ends, strict=True):
+        group = f' group_id="{groups[s]}"' if groups[s] else ""
+        out.append(
+            f'  <track id="{tids[s]}" label="{_esc(labels[s])}" source="{_esc(sources[s])}"{extra}{group}>'
+        )
+        out += lines[s:e]
+        out.append("  </track>")
+    return out, first_id
+
+
+def xml_string(obj: Task | Project, *, video: bool = False, precision: int | None = None) -> str:
+    """The CVAT XML document for a task or project as a string (see :func:`write_xml`)."""
+    now = str(datetime.now(timezone.utc))
+    lines = [
+        '<?xml version="1.0" encoding="utf-8"?>',
+        "<annotations>",
+        "  <version>1.1</version>",
+        "  <meta>",
+    ]
+    body: list[str] = []
+    if isinstance(obj, Project):
+        lines += [
+            "    <project>",
+            f"      <id>{obj.id if obj.id is not None else ''}</id>",
+            f"      <name>{_esc(obj.name)}</name>",
+        ]
+        lines.append("      <tasks>")
+        for t in obj.tasks:
+            lines += _task_meta_xml(t, "        ", with_labels=False, video=video)
+        lines.append("      </tasks>")
+        lines += _labels_xml(obj.labels, "      ")
+        lines.append(f"      <subsets>{_esc(chr(10).join(obj.subsets))}</subsets>")
+        lines.append("    </project>")
+        next_id = 0
+        for k, t in enumerate(obj.tasks):
+            tid = t.id if t.id is not None else k
+            if video:
+                part, next_id = _video_body(t, precision, next_id, (t.subset, tid))
+            else:
+                part = _images_body(t, precision, (t.subset, tid))
+            body += part
+    else:
+        lines += _task_meta_xml(obj, "    ", with_labels=True, video=video)
+        if video:
+            body, _ = _video_body(obj, precision, 0, None)
+        else:
+            body = _images_body(obj, precision, None)
+    lines.append(f"    <dumped>{now}</dumped>")
+    if isinstance(obj, Task) and obj.media:
+        lines.append(f"    <source>{_esc(obj.media)}</source>")
+    lines.append("  </meta>")
+    lines += body
+    lines.append("</annotations>")
+    return "\n".join(lines) + "\n"
+
+
+def write_xml(
+    obj: Task | Project,
+    path: PathLike,
+    *,
+    video: bool = False,
+    precision: int | None = None,
+    overwrite: bool = False,
+) -> Path:
+    """Write CVAT for images 1.1 (default) or CVAT for video 1.1 (``video=True``) XML atomically.
+
+    The caller (:func:`dl_utils.cvat.save`) validates first. ``precision=None`` writes floats
+    losslessly; ``precision=2`` writes like CVAT.
+    """
+    text = xml_string(obj, video=video, precision=precision)
+    target = Path(path)
+    with atomic_write(target, "w", overwrite=overwrite) as fh:
+        fh.write(text)
+    return target

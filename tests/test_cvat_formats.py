@@ -117,9 +117,7 @@ def test_reference_project_has_subsets():
         ("train", "Train"),
         ("Validation", "Validation"),
     ]
-    assert (
-        p.label_names if hasattr(p, "label_names") else [lb.name for lb in p.labels] == ["label1", "label2"]
-    )
+    assert [lb.name for lb in p.labels] == ["label1", "label2"]
     t = p.tasks[1]
     assert t.frames["name"].tolist() == ["img0.jpg", "img1.jpg"] and t.frames["width"].tolist() == [8, 10]
     rect = t.annotations[t.annotations["type"] == "rectangle"].iloc[0]

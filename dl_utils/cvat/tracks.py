@@ -1292,30 +1292,30 @@ def split_tracks_by_jobs(
     standalone = df.loc[~is_track]
     tracks = df.loc[is_track].sort_values(["track_id", "frame"], kind="stable").reset_index(drop=True)
     full = interpolate_tracks(tracks, last_frame=int(last_frame), mutable_attributes=mutable_attributes)
-    full = full.loc[full["track_id"].notna()]
-    full_key = pd.MultiIndex.from_arrays(
-        [full["track_id"].to_numpy(dtype=np.int64), full["frame"].to_numpy()]
-    )
-    full = full.set_axis(full_key)
+    full = full.loc[full["track_id"].notna() & ~full["outside"].to_numpy()].reset_index(drop=True)
+    f_tid = full["track_id"].to_numpy(dtype=np.int64)
+    f_frame = full["frame"].to_numpy(dtype=np.int64)
+    f_poly = np.isin(full["type"].to_numpy(dtype=object), list(_POLY_TYPES))
     t_tid = tracks["track_id"].to_numpy(dtype=np.int64)
     t_frame = tracks["frame"].to_numpy(dtype=np.int64)
     last_key = pd.Series(t_frame).groupby(t_tid).max()
+    f_last_key = last_key.reindex(f_tid).to_numpy()
     out = []
     for start, stop in ranges:
         parts = [standalone.loc[(standalone["frame"] >= start) & (standalone["frame"] <= stop)]]
-        inside = tracks.loc[(t_frame >= start) & (t_frame <= stop)]
-        extra = []
-        for edge in (start, stop):
-            at = full.loc[full["frame"].to_numpy() == edge]
-            if not len(at):
-                continue
-            at = at.loc[~at["outside"].to_numpy()]
-            has_key = set(zip(inside["track_id"].astype("int64"), inside["frame"], strict=True))
-            sel = [
-                (tid, edge) not in has_key and (edge == start or last_key[tid] > stop)
-                for tid in at["track_id"].astype("int64")
-            ]
-            extra.append(at.loc[np.asarray(sel, dtype=bool)])
+        in_job = (t_frame >= start) & (t_frame <= stop)
+        inside = tracks.loc[in_job]
+        firsts = pd.Series(t_frame[in_job]).groupby(t_tid[in_job]).min()
+        lasts = pd.Series(t_frame[in_job]).groupby(t_tid[in_job]).max()
+        f_first = firsts.reindex(f_tid).fillna(np.inf).to_numpy()
+        f_last = lasts.reindex(f_tid).fillna(-np.inf).to_numpy()
+        in_range = (f_frame >= start) & (f_frame <= stop)
+        # visible on the job's first frame without a keyframe there; a polygon/polyline gets every
+        # frame up to its first keyframe in the job (its point matching is not linear in time)
+        lead = in_range & (f_frame < f_first) & ((f_frame == start) | f_poly)
+        # visible on the job's last frame and going on after it
+        trail = in_range & (f_frame > f_last) & (f_last_key > stop) & ((f_frame == stop) | f_poly)
+        extra = [full.loc[lead | trail]]
         add = pd.concat(extra) if extra else None
         if add is not None and len(add):
             add = add.reset_index(drop=True).copy()

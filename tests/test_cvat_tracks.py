@@ -442,6 +442,9 @@ def _task_tracks():
             kf(14, [18, 0, 28, 10], track=3, outside=True),
             kf(2, sq, type="polygon", label="roof", track=8),
             kf(12, sq + 20, type="polygon", label="roof", track=8),
+            # different vertex counts across a job boundary: CVAT's point matching is not linear
+            kf(1, sq, type="polygon", label="lake", track=11),
+            kf(13, [0, 0, 5, 0, 10, 0, 10, 10, 0, 10], type="polygon", label="lake", track=11),
             kf(5, [50, 50, 60, 60], track=9, label="bike"),
             {"frame": 6, "label": "sign", "type": "rectangle", "points": [1, 1, 5, 5]},
         ]
@@ -469,7 +472,7 @@ def test_merge_jobs_matches_tracks_and_dedups_shapes():
     ann = _task_tracks()
     jobs = [(0, 7), (5, 12), (10, 19)]
     merged = merge_job_tracks(split_tracks_by_jobs(ann, jobs), jobs)
-    assert merged["track_id"].dropna().nunique() == 3
+    assert merged["track_id"].dropna().nunique() == 4
     assert (merged["label"] == "sign").sum() == 1
     assert_same_shapes(
         interpolate_tracks(merged, last_frame=19), interpolate_tracks(ann, last_frame=19), tol=1e-6
@@ -495,6 +498,11 @@ def test_shape_iou():
     assert iou[0, 0] == pytest.approx(1 / 3)
     assert iou[1, 1] == pytest.approx(0.5, abs=0.02)
     assert iou[0, 1] == 0 and iou[2, 1] == 0
+    # points have no area: the same point within 1 px matches, another does not
+    pts = shape_iou(
+        ["points"], [np.array([5.0, 5])], ["points", "points"], [np.array([5.5, 5]), np.array([9.0, 5])]
+    )
+    assert pts.tolist() == [[1.0, 0.0]]
 
 
 def test_empty_and_no_tracks():

@@ -47,3 +47,10 @@ def test_utils_subcommands(tmp_path: Path) -> None:
     result = runner.invoke(app, ["utils", "extract", str(bad), str(tmp_path / "o2")])
     assert result.exit_code != 0
     assert not (tmp_path / "x.txt").exists()
+
+
+def test_cli_docs_are_current(tmp_path: Path) -> None:
+    root = Path(__file__).resolve().parents[1]
+    out = tmp_path / "cli.md"
+    subprocess.run([sys.executable, str(root / "scripts" / "make_cli_docs.py"), str(out)], check=True)
+    assert out.read_text() == (root / "docs" / "cli.md").read_text(), "run: python scripts/make_cli_docs.py"

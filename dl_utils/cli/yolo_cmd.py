@@ -122,4 +122,40 @@ def from_coco_cmd(
     typer.echo(f"{len(task.annotations)} shapes -> {out}")
 
 
+@app.command("train")
+def train_cmd(
+    data: Annotated[Path, typer.Argument(help="data.yaml of a dataset (dl-utils yolo build).")],
+    out: Annotated[
+        Path, typer.Argument(help="Folder for best.pt, last.pt, history.csv, curves.png, metrics.json.")
+    ],
+    model: Annotated[
+        str, typer.Option(help="ultralytics yaml config (random weights) or a local .pt to fine-tune.")
+    ] = "yolov8n.yaml",
+    epochs: Annotated[int, typer.Option(help="Epochs (an upper bound when --minutes is given).")] = 50,
+    imgsz: Annotated[int, typer.Option(help="Training image size.")] = 640,
+    batch: Annotated[int, typer.Option(help="Batch size.")] = 16,
+    minutes: Annotated[float | None, typer.Option(help="Time budget; epochs are chosen to fit.")] = None,
+    device: Annotated[str, typer.Option(help="cpu, 0, 0,1 ...")] = "cpu",
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+    force: Annotated[bool, typer.Option("--force", "-f", help="Replace a finished run in OUT.")] = False,
+) -> None:
+    """Train an ultralytics YOLO model offline and collect its weights, curves and metrics."""
+    from dl_utils.yolo.train import train_yolo
+
+    res = train_yolo(
+        data,
+        out,
+        model=model,
+        epochs=epochs,
+        imgsz=imgsz,
+        batch=batch,
+        device=device,
+        seed=seed,
+        time_limit_s=minutes * 60 if minutes else None,
+        overwrite=force,
+    )
+    metrics = ", ".join(f"{k}={v:.3f}" for k, v in res.metrics.items())
+    typer.echo(f"{res.epochs} epochs in {res.seconds:.0f} s; {metrics}; weights: {res.best}")
+
+
 __all__ = ["app"]

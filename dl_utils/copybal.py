@@ -23,10 +23,8 @@ Example:
 
 from __future__ import annotations
 
-import errno
 import os
 import re
-import shutil
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,7 +33,7 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
-from dl_utils.utils import IMAGE_EXTENSIONS, get_logger, list_files, write_text_atomic
+from dl_utils.utils import IMAGE_EXTENSIONS, get_logger, link_or_copy, list_files, write_text_atomic
 
 __all__ = [
     "BalanceResult",
@@ -60,36 +58,6 @@ _REPEAT_RE = re.compile(re.escape(REPEAT_TAG) + r"\d+$")
 
 # ---------------------------------------------------------------------------------------------
 # files
-
-
-def link_or_copy(src: PathLike, dst: PathLike) -> Literal["link", "copy"]:
-    """Hard-link ``src`` to ``dst``; copy when linking is impossible (other filesystem, no support).
-
-    An existing ``dst`` is replaced. Returns which was done.
-
-    Example:
-        >>> link_or_copy("images/a.jpg", "images/a__rep1.jpg")  # doctest: +SKIP
-        'link'
-    """
-    s, d = Path(src), Path(dst)
-    d.parent.mkdir(parents=True, exist_ok=True)
-    if d.exists() or d.is_symlink():
-        d.unlink()
-    try:
-        os.link(s, d)
-        return "link"
-    except OSError as exc:
-        if exc.errno not in (
-            errno.EXDEV,
-            errno.EPERM,
-            errno.EMLINK,
-            errno.ENOTSUP,
-            errno.EACCES,
-            errno.EOPNOTSUPP,
-        ):
-            raise
-        shutil.copy2(s, d)
-        return "copy"
 
 
 def _labels_dir_for(images_dir: Path) -> Path:

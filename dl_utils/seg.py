@@ -32,10 +32,8 @@ Example:
 
 from __future__ import annotations
 
-import errno
 import os
 import re
-import shutil
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -46,7 +44,14 @@ import pandas as pd
 
 from dl_utils.classes import EXCLUDED, UNUSED, LabelMapping, UnknownLabelsError
 from dl_utils.cv_utils import Mask, cvat_rect_to_rotated, read_image, rotated_box_corners, write_image
-from dl_utils.utils import IMAGE_EXTENSIONS, atomic_dir, dump_yaml, get_logger, write_text_atomic
+from dl_utils.utils import (
+    IMAGE_EXTENSIONS,
+    atomic_dir,
+    dump_yaml,
+    get_logger,
+    link_or_copy,
+    write_text_atomic,
+)
 
 __all__ = [
     "AREA_TYPES",
@@ -370,22 +375,6 @@ def _safe(name: str) -> str:
     return re.sub(r"[^\w.-]+", "_", name).strip("._") or "task"
 
 
-def _link_or_copy(src: Path, dst: Path) -> None:
-    try:
-        os.link(src, dst)
-    except OSError as exc:
-        if exc.errno not in (
-            errno.EXDEV,
-            errno.EPERM,
-            errno.EMLINK,
-            errno.ENOTSUP,
-            errno.EACCES,
-            errno.EOPNOTSUPP,
-        ):
-            raise
-        shutil.copy2(src, dst)
-
-
 # ---------------------------------------------------------------------------------------------
 # dataset
 
@@ -564,7 +553,7 @@ def build_seg_dataset(
                     used_stems.add(stem)
                     if src is not None and image_ext is None:
                         img_name = stem + src.suffix.lower()
-                        _link_or_copy(src, tmp / "images" / img_name)
+                        link_or_copy(src, tmp / "images" / img_name)
                     else:
                         img_name = stem + (image_ext or ".png").lower()
                         write_image(tmp / "images" / img_name, image)  # type: ignore[arg-type]

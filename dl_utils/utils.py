@@ -18,6 +18,7 @@ Example:
 from __future__ import annotations
 
 import contextlib
+import errno
 import functools
 import hashlib
 import importlib
@@ -54,6 +55,7 @@ __all__ = [
     "hash_path",
     "list_files",
     "load_json",
+    "link_or_copy",
     "load_yaml",
     "natural_key",
     "parallel_map",
@@ -221,6 +223,33 @@ def list_files(
                 found.append(Path(entry.path))
     found.sort(key=natural_key)
     return found
+
+
+_NO_LINK_ERRNOS = (errno.EXDEV, errno.EPERM, errno.EMLINK, errno.ENOTSUP, errno.EACCES, errno.EOPNOTSUPP)
+
+
+def link_or_copy(src: PathLike, dst: PathLike) -> Literal["link", "copy"]:
+    """Hard-link ``src`` to ``dst``; copy when linking is impossible (another filesystem, no support).
+
+    An existing ``dst`` is replaced. Returns which was done. Other errors (a missing ``src``)
+    propagate.
+
+    Example:
+        >>> link_or_copy("images/a.jpg", "dataset/images/train/a.jpg")  # doctest: +SKIP
+        'link'
+    """
+    s, d = Path(src), Path(dst)
+    d.parent.mkdir(parents=True, exist_ok=True)
+    if d.exists() or d.is_symlink():
+        d.unlink()
+    try:
+        os.link(s, d)
+        return "link"
+    except OSError as exc:
+        if exc.errno not in _NO_LINK_ERRNOS:
+            raise
+        shutil.copy2(s, d)
+        return "copy"
 
 
 def ensure_dir(path: PathLike) -> Path:

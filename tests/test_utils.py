@@ -340,3 +340,22 @@ def test_require_names_extra() -> None:
     assert require("json", "core").dumps([1]) == "[1]"
     with pytest.raises(MissingExtraError, match=r"pip install 'dl_utils\[video\]'"):
         require("definitely_not_installed_pkg", "video")
+
+
+def test_link_or_copy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    src = tmp_path / "a.jpg"
+    src.write_bytes(b"img")
+    dst = tmp_path / "sub" / "b.jpg"
+    assert utils.link_or_copy(src, dst) == "link"
+    assert dst.stat().st_ino == src.stat().st_ino
+    import errno as errno_mod
+
+    def cross_device(*_a: object) -> None:
+        raise OSError(errno_mod.EXDEV, "cross-device link")
+
+    monkeypatch.setattr(os, "link", cross_device)
+    assert utils.link_or_copy(src, dst) == "copy"
+    assert dst.read_bytes() == b"img" and dst.stat().st_ino != src.stat().st_ino
+    with pytest.raises(FileNotFoundError):
+        monkeypatch.undo()
+        utils.link_or_copy(tmp_path / "missing.jpg", dst)

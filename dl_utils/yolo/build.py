@@ -29,7 +29,7 @@ import numpy as np
 import pandas as pd
 
 from dl_utils import __version__
-from dl_utils.utils import atomic_dir, dump_json, dump_yaml, get_logger, load_json
+from dl_utils.utils import atomic_dir, dump_json, dump_yaml, get_logger, link_or_copy, load_json
 from dl_utils.yolo.formats import (
     _SUPPORTED,
     LABEL_TASKS,
@@ -333,10 +333,7 @@ class _ImageWriter:
         if self.link == "symlink":
             os.symlink(src.resolve(), dst)
         elif self.link == "hardlink":
-            try:
-                os.link(src, dst)
-            except OSError:  # another filesystem, or links not allowed: copy
-                shutil.copy2(src, dst)
+            link_or_copy(src, dst)
         else:
             shutil.copy2(src, dst)
         return dst

@@ -78,7 +78,9 @@ def main() -> int:
     step = 10
     n_out = len(range(0, n, step))
     out_ours = work / "ours"
-    t_ours, res = timed(lambda: extract_frames(video, out_ours, step=step, quality=95, progress=False, overwrite=True))
+    t_ours, res = timed(
+        lambda: extract_frames(video, out_ours, step=step, quality=95, progress=False, overwrite=True)
+    )
     assert len(res) == n_out, (len(res), n_out)
     rows.append(("extract every 10th: dl_utils.extract_frames", t_ours, f"{n / t_ours:.0f} src fps"))
 
@@ -124,15 +126,23 @@ def main() -> int:
     # ---- random access --------------------------------------------------------------------------
     rnd = random.Random(0).sample(range(n), min(args.random, n))
     with VideoReader(video) as r:
-        r.frame_count  # build the packet index outside the timing (it is cached per file)
+        _ = r.frame_count  # build the packet index outside the timing (it is cached per file)
         one_rnd = rnd[: args.one_by_one] if args.one_by_one else rnd
         t_one, _ = timed(lambda: [r[i] for i in one_rnd])
         t_one = t_one * len(rnd) / len(one_rnd)
-    rows.append((f"{len(rnd)} random frames one by one: reader[i]", t_one, f"{1000 * t_one / len(rnd):.0f} ms/frame"))
+    rows.append(
+        (f"{len(rnd)} random frames one by one: reader[i]", t_one, f"{1000 * t_one / len(rnd):.0f} ms/frame")
+    )
     with VideoReader(video) as r:
         t_batch, frames = timed(lambda: r.get_frames(rnd))
     assert len(frames) == len(rnd)
-    rows.append((f"{len(rnd)} random frames as one batch: get_frames", t_batch, f"{1000 * t_batch / len(rnd):.0f} ms/frame"))
+    rows.append(
+        (
+            f"{len(rnd)} random frames as one batch: get_frames",
+            t_batch,
+            f"{1000 * t_batch / len(rnd):.0f} ms/frame",
+        )
+    )
 
     cv_rnd = rnd[: args.cv_seeks] if args.cv_seeks else rnd
 
@@ -147,7 +157,11 @@ def main() -> int:
     t_cvs, _ = timed(cv_seeks)
     t_cvs_all = t_cvs * len(rnd) / len(cv_rnd)
     rows.append(
-        (f"{len(rnd)} random frames: OpenCV POS_FRAMES seeks", t_cvs_all, f"{1000 * t_cvs / len(cv_rnd):.0f} ms/frame")
+        (
+            f"{len(rnd)} random frames: OpenCV POS_FRAMES seeks",
+            t_cvs_all,
+            f"{1000 * t_cvs / len(cv_rnd):.0f} ms/frame",
+        )
     )
 
     width = max(len(r[0]) for r in rows)
@@ -159,9 +173,13 @@ def main() -> int:
     print()
     ratio_ff = t_ff / t_ours
     ratio_seq = t_seq / t_batch
-    print(f"extraction speed vs ffmpeg:         {ratio_ff:.2f}x  (target >= 1.2x) {'OK' if ratio_ff >= 1.2 else 'MISSED'}")
+    print(
+        f"extraction speed vs ffmpeg:         {ratio_ff:.2f}x  (target >= 1.2x) {'OK' if ratio_ff >= 1.2 else 'MISSED'}"
+    )
     print(f"extraction speed vs naive OpenCV:   {t_cv / t_ours:.2f}x")
-    print(f"batch of {len(rnd)} vs one sequential decode: {ratio_seq:.2f}x  (target >= 1.0x) {'OK' if ratio_seq >= 1.0 else 'MISSED'}")
+    print(
+        f"batch of {len(rnd)} vs one sequential decode: {ratio_seq:.2f}x  (target >= 1.0x) {'OK' if ratio_seq >= 1.0 else 'MISSED'}"
+    )
     print(f"batch vs one-by-one reader[i]:      {t_one / t_batch:.2f}x")
     print(f"batch vs OpenCV seeks:              {t_cvs_all / t_batch:.2f}x")
     if not args.keep and args.workdir is None:

@@ -11,6 +11,7 @@ import json
 import pickle
 import struct
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -46,18 +47,24 @@ def frame_image(i: int) -> np.ndarray:
     return img
 
 
-def index_of(img: np.ndarray) -> int:
+def index_of(img: np.ndarray | None) -> int:
+    assert img is not None
     return sum(1 << b for b in range(8) if img[2:14, b * 8 + 2 : b * 8 + 6].mean() > 158)
 
 
-def make_video(path: Path, n: int = N, codec: str = "libx264", fmt: str | None = None, faststart: bool = False) -> Path:
+def make_video(
+    path: Path, n: int = N, codec: str = "libx264", fmt: str | None = None, faststart: bool = False
+) -> Path:
     with av.open(str(path), "w", format=fmt, options={"movflags": "faststart"} if faststart else {}) as c:
         s = c.add_stream(codec, rate=30)
         s.width, s.height = W, H
         s.pix_fmt = "yuvj420p" if codec == "mjpeg" else "yuv420p"
         s.codec_context.gop_size = GOP
         if codec == "libx264":
-            s.options = {"preset": "veryfast", "x264-params": f"keyint={GOP}:min-keyint={GOP}:scenecut=0:bframes=2"}
+            s.options = {
+                "preset": "veryfast",
+                "x264-params": f"keyint={GOP}:min-keyint={GOP}:scenecut=0:bframes=2",
+            }
         for i in range(n):
             for p in s.encode(av.VideoFrame.from_ndarray(frame_image(i), format="rgb24")):
                 c.mux(p)
@@ -74,11 +81,15 @@ def vids(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         "mkv": make_video(d / "a.mkv", fmt="matroska"),
         "avi": make_video(d / "a.avi", codec="mjpeg"),
         "b_mp4": make_video(d / "b.mp4", n=20),
+        "ts": make_video(d / "a.ts", fmt="mpegts"),  # seeks by pts land past the keyframe
     }
     # MJPEG avi whose headers (avih dwTotalFrames, strh dwLength) claim 999 frames
     data = bytearray(out["avi"].read_bytes())
     avih, strh = data.find(b"avih"), data.find(b"strh")
-    assert struct.unpack_from("<I", data, avih + 24)[0] == N and struct.unpack_from("<I", data, strh + 40)[0] == N
+    assert (
+        struct.unpack_from("<I", data, avih + 24)[0] == N
+        and struct.unpack_from("<I", data, strh + 40)[0] == N
+    )
     struct.pack_into("<I", data, avih + 24, 999)
     struct.pack_into("<I", data, strh + 40, 999)
     (d / "lying.avi").write_bytes(bytes(data))
@@ -136,7 +147,7 @@ def test_header_missing_and_wrong_frame_count(vids: dict[str, Path]) -> None:
     assert info["video"]["frame_count"] == N and info["video"]["header_frame_count"] == 999
 
 
-@pytest.mark.parametrize("kind", ["mp4", "mkv", "avi"])
+@pytest.mark.parametrize("kind", ["mp4", "mkv", "avi", "ts"])
 @pytest.mark.parametrize("backend", ["pyav", "opencv"])
 def test_random_access_is_exact(vids: dict[str, Path], kind: str, backend: str) -> None:
     order = [37, 5, 59, 10, 0, 21, 9, 11, 58, 30, 29]
@@ -159,7 +170,7 @@ def test_get_frames_keeps_caller_order_and_duplicates(vids: dict[str, Path]) -> 
 
 def test_seeks_start_at_the_nearest_keyframe(vids: dict[str, Path]) -> None:
     with VideoReader(vids["mp4"]) as r:
-        impl = r._impl
+        impl: Any = r._impl
         plan = impl._plan(np.array([3, 4, 25, 27, 55]))
         # one stretch per needed keyframe; never back to frame 0 for the late targets
         assert [(kf, s.tolist()) for kf, s in plan] == [(0, [3, 4]), (20, [25, 27]), (50, [55])]
@@ -175,6 +186,14 @@ def test_iteration_ranges_and_bgr(vids: dict[str, Path]) -> None:
         assert [index_of(f) for f in r.iter_frames(start=-3)] == [57, 58, 59]
         with pytest.raises(ValueError, match="step"):
             list(r.iter_frames(step=0))
+
+
+def test_random_access_while_iterating(vids: dict[str, Path]) -> None:
+    with VideoReader(vids["mp4"]) as r:
+        seen = []
+        for i, frame in r.iter_frames(step=9, with_index=True):
+            seen.append((index_of(frame), index_of(r[N - 1 - i])))
+        assert seen == [(i, N - 1 - i) for i in range(0, N, 9)]
 
 
 def test_truncated_files(vids: dict[str, Path]) -> None:
@@ -224,7 +243,9 @@ def test_bad_inputs(vids: dict[str, Path], tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="backend"):
         VideoReader(vids["mp4"], backend="gstreamer")  # type: ignore[arg-type]
     with VideoReader(vids["mp4"]) as r:
-        with pytest.raises(FrameIndexError, match=r"a\.mp4: frame -61 is out of range \(the video has 60 frames\)"):
+        with pytest.raises(
+            FrameIndexError, match=r"a\.mp4: frame -61 is out of range \(the video has 60 frames\)"
+        ):
             r[-61]
         with pytest.raises(TypeError, match="integer"):
             r[1.5]  # type: ignore[index]
@@ -321,6 +342,13 @@ def test_frame_source_bad_inputs(vids: dict[str, Path], tmp_path: Path) -> None:
         FrameSource(vids["mp4"], start_frame=60)
     with pytest.raises(ValueError, match="stop_frame 60 is outside"):
         FrameSource(vids["mp4"], stop_frame=60)
+    with pytest.raises(ValueError, match="stop_frame 3 is before start_frame 9"):
+        FrameSource(vids["mp4"], start_frame=9, stop_frame=3)
+    from dl_utils.cv_utils import write_image
+
+    img = write_image(tmp_path / "one.png", frame_image(1))
+    with pytest.raises(ValueError, match="only images or only videos"):
+        FrameSource([img, vids["mp4"]])
 
 
 # ---------------------------------------------------------------------------------------------
@@ -377,7 +405,8 @@ def test_extract_list_count_png(vids: dict[str, Path], tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    ("backend", "codec", "suffix"), [("pyav", "h264", ".mp4"), ("opencv", "mp4v", ".mp4"), ("opencv", "mjpeg", ".avi")]
+    ("backend", "codec", "suffix"),
+    [("pyav", "h264", ".mp4"), ("opencv", "mp4v", ".mp4"), ("opencv", "mjpeg", ".avi")],
 )
 def test_writer_round_trip(tmp_path: Path, backend: str, codec: str, suffix: str) -> None:
     path = tmp_path / f"out{suffix}"
@@ -401,7 +430,10 @@ def test_writer_is_atomic_and_validates(tmp_path: Path) -> None:
         w.write(frame_image(0))
         raise RuntimeError("boom")
     assert list(tmp_path.iterdir()) == []
-    with pytest.raises(ValueError, match="frame 1 is 32x48 but the video is 64x48"), VideoWriter(path, fps=10) as w:
+    with (
+        pytest.raises(ValueError, match="frame 1 is 32x48 but the video is 64x48"),
+        VideoWriter(path, fps=10) as w,
+    ):
         w.write(frame_image(0))
         w.write(np.zeros((48, 32, 3), np.uint8))
     assert list(tmp_path.iterdir()) == []
@@ -421,7 +453,13 @@ def test_video_info(vids: dict[str, Path]) -> None:
     info = video_info(vids["mp4"])
     v = info["video"]
     assert info["size_bytes"] == vids["mp4"].stat().st_size and "mp4" in info["format"]
-    assert (v["codec"], v["width"], v["height"], v["frame_count"], v["keyframe_count"]) == ("h264", W, H, N, 6)
+    assert (v["codec"], v["width"], v["height"], v["frame_count"], v["keyframe_count"]) == (
+        "h264",
+        W,
+        H,
+        N,
+        6,
+    )
     assert v["fps"] == pytest.approx(30) and v["duration"] == pytest.approx(2.0)
     json.dumps(info)  # serializable
     with pytest.raises(FileNotFoundError):
@@ -473,7 +511,12 @@ def _table() -> pd.DataFrame:
             "frame": [0, 3, 3, 5],
             "label": ["car", "road", "pt", "car"],
             "type": ["rectangle", "polygon", "points", "rectangle"],
-            "points": [np.array([20.0, 20, 50, 44]), np.array([1.0, 40, 60, 40, 30, 20]), np.array([40.0, 30]), np.array([0.0, 0, 9, 9])],
+            "points": [
+                np.array([20.0, 20, 50, 44]),
+                np.array([1.0, 40, 60, 40, 30, 20]),
+                np.array([40.0, 30]),
+                np.array([0.0, 0, 9, 9]),
+            ],
             "rotation": [0.0, 0.0, 0.0, 0.0],
             "outside": [False, False, False, True],
         }
@@ -493,7 +536,7 @@ def test_render_preview_mp4_and_gif(vids: dict[str, Path], tmp_path: Path) -> No
     from PIL import Image
 
     with Image.open(gif) as im:
-        assert im.n_frames == 5 and im.size == (32, 24)
+        assert getattr(im, "n_frames", 1) == 5 and im.size == (32, 24)
     only = render_preview(vids["mp4"], _table(), tmp_path / "o.mp4", only_annotated=True)
     with VideoReader(only) as r:
         assert len(r) == 3
@@ -511,7 +554,9 @@ def test_contact_sheet(vids: dict[str, Path], tmp_path: Path) -> None:
     assert np.array_equal(read_image(tmp_path / "s.png"), sheet)
     # tile k holds frame round(linspace(0, 59, 6))[k]
     expected = np.round(np.linspace(0, N - 1, 6)).astype(int).tolist()
-    tiles = [sheet[2 + r * 50 : 2 + r * 50 + 48, 2 + c * 66 : 2 + c * 66 + 64] for r in range(2) for c in range(3)]
+    tiles = [
+        sheet[2 + r * 50 : 2 + r * 50 + 48, 2 + c * 66 : 2 + c * 66 + 64] for r in range(2) for c in range(3)
+    ]
     assert [index_of(t) for t in tiles] == expected
     annotated = contact_sheet(vids["mp4"], 2, annotations=_table(), tile_width=64)
     assert annotated.shape[1] == 2 * 64 + 3 * 2
@@ -529,9 +574,12 @@ def test_cli(vids: dict[str, Path], tmp_path: Path) -> None:
     runner = CliRunner()
     res = runner.invoke(app, ["video", "info", str(vids["lying"])])
     assert res.exit_code == 0, res.output
-    info = json.loads(res.output)
+    info = json.loads(res.stdout)
     assert info["video"]["frame_count"] == N and info["video"]["header_frame_count"] == 999
-    res = runner.invoke(app, ["video", "extract", str(vids["mp4"]), str(tmp_path / "f"), "--frames", "0,5-7", "--format", "png"])
+    res = runner.invoke(
+        app,
+        ["video", "extract", str(vids["mp4"]), str(tmp_path / "f"), "--frames", "0,5-7", "--format", "png"],
+    )
     assert res.exit_code == 0, res.output
     assert sorted(p.name for p in (tmp_path / "f").iterdir()) == [f"frame_{i:06d}.png" for i in (0, 5, 6, 7)]
     res = runner.invoke(app, ["video", "extract", str(vids["mp4"]), str(tmp_path / "g"), "--step", "20"])
@@ -542,5 +590,7 @@ def test_cli(vids: dict[str, Path], tmp_path: Path) -> None:
     (tmp_path / "bad.mp4").write_text("not a video")
     res = runner.invoke(app, ["video", "info", str(tmp_path / "bad.mp4")])
     assert res.exit_code == 1 and "bad.mp4" in res.output
-    res = runner.invoke(app, ["video", "extract", str(vids["mp4"]), str(tmp_path / "h"), "--step", "2", "--count", "3"])
+    res = runner.invoke(
+        app, ["video", "extract", str(vids["mp4"]), str(tmp_path / "h"), "--step", "2", "--count", "3"]
+    )
     assert res.exit_code != 0

@@ -39,8 +39,10 @@ def demo(
     from dl_utils.demo import DemoConfig, DemoError, run_demo
 
     cfg = DemoConfig.quick() if quick else DemoConfig()
-    changes = {k: v for k, v in (("seconds", seconds), ("train_seconds", train_seconds)) if v is not None}
-    cfg = dataclasses.replace(cfg, **changes)
+    if seconds is not None:
+        cfg = dataclasses.replace(cfg, seconds=seconds)
+    if train_seconds is not None:
+        cfg = dataclasses.replace(cfg, train_seconds=train_seconds)
     try:
         result = run_demo(out, cfg, force=force, echo=typer.echo)
     except DemoError as exc:

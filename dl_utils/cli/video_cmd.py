@@ -41,7 +41,9 @@ def _parse_frames(text: str) -> list[int]:
 @app.command("info")
 def info_cmd(
     file: Annotated[Path, typer.Argument(help="Video file.")],
-    fast: Annotated[bool, typer.Option("--fast", help="Trust the header frame count (no packet scan).")] = False,
+    fast: Annotated[
+        bool, typer.Option("--fast", help="Trust the header frame count (no packet scan).")
+    ] = False,
 ) -> None:
     """Print container and stream information as JSON (like ffprobe; exact frame count)."""
     from dl_utils.utils import dump_json
@@ -63,7 +65,9 @@ def extract_cmd(
     count: Annotated[int | None, typer.Option("--count", help="N evenly spaced frames.")] = None,
     fmt: Annotated[str, typer.Option("--format", help="jpg or png.")] = "jpg",
     quality: Annotated[int | None, typer.Option("--quality", help="JPEG quality (default 95).")] = None,
-    on_error: Annotated[str, typer.Option("--on-error", help="skip or raise on undecodable frames.")] = "skip",
+    on_error: Annotated[
+        str, typer.Option("--on-error", help="skip or raise on undecodable frames.")
+    ] = "skip",
     force: Annotated[bool, typer.Option("--force", help="Overwrite existing images.")] = False,
 ) -> None:
     """Extract frames to JPEG/PNG named by source frame number (frame_000123.jpg)."""
@@ -101,7 +105,9 @@ def split_cmd(
     outdir: Annotated[Path, typer.Argument(help="Output folder (created).")],
     duration: Annotated[float | None, typer.Option("--duration", help="Seconds per part.")] = None,
     size: Annotated[int | None, typer.Option("--size", help="Bytes per part (target).")] = None,
-    copy: Annotated[bool, typer.Option("--copy", help="Copy packets (cut at keyframes) instead of re-encoding.")] = False,
+    copy: Annotated[
+        bool, typer.Option("--copy", help="Copy packets (cut at keyframes) instead of re-encoding.")
+    ] = False,
     force: Annotated[bool, typer.Option("--force", help="Overwrite existing parts.")] = False,
 ) -> None:
     """Split a video into parts by duration or size (frame-accurate when re-encoding)."""

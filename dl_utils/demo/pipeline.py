@@ -162,6 +162,16 @@ def crop_task(task: Any, start: int, stop: int, name: str | None = None) -> Any:
     )
 
 
+def _load_task(path: Path) -> Any:
+    """Load a CVAT file that must hold one task."""
+    from dl_utils import cvat
+
+    obj = cvat.load(path)
+    if not isinstance(obj, cvat.Task):
+        raise DemoError(f"{path}: expected one task, found a project")
+    return obj
+
+
 def _check_out_dir(out: Path) -> None:
     if out.exists() and not out.is_dir():
         raise DemoError(f"--out {out} is a file, not a folder: choose another path")
@@ -297,10 +307,10 @@ def _step_sample(tmp: Path, cfg: DemoConfig) -> dict[str, Any]:
 
 
 def _step_dataset(tmp: Path, cfg: DemoConfig, out: Path) -> dict[str, Any]:
-    from dl_utils import cvat, yolo
+    from dl_utils import yolo
 
     sample_dir = out / "01_sample"
-    annotated = cvat.load(sample_dir / "annotated.xml")
+    annotated = _load_task(sample_dir / "annotated.xml")
     video = sample_dir / "street.mp4"
     scenes = [
         (crop_task(annotated, s, min(s + cfg.scene_frames, annotated.size), name=f"scene_{i:02d}"), video)
@@ -391,7 +401,8 @@ def _step_export(tmp: Path, cfg: DemoConfig, out: Path) -> dict[str, Any]:
             y = self.model(x)
             return y[0] if isinstance(y, list | tuple) else y
 
-    net = _FirstOutput(YOLO(str(best)).model.float().eval())
+    torch_model: Any = YOLO(str(best)).model
+    net = _FirstOutput(torch_model.float().eval())
     rep = verify_onnx(
         net, onnx_path, n_random=2, input_shape=(1, 3, cfg.imgsz, cfg.imgsz), atol=1e-3, rtol=1e-3
     )
@@ -531,15 +542,14 @@ def _keyframe_effort(gt: Any, pred_shapes: pd.DataFrame, iou_ok: float = 0.7) ->
 
 
 def _step_evaluate(tmp: Path, cfg: DemoConfig, out: Path) -> dict[str, Any]:
-    from dl_utils import cvat
     from dl_utils.ml_utils import evaluate_detections
     from dl_utils.tracking import evaluate_tracks
 
     info = load_json(out / "01_sample" / "step.json")["result"]
     start, n = int(info["annotated_frames"]), int(info["to_annotate"])
-    gt_full = cvat.load(out / "01_sample" / "ground_truth.xml")
+    gt_full = _load_task(out / "01_sample" / "ground_truth.xml")
     gt = _map_gt(crop_task(gt_full, start, start + n, name="ground_truth_rest"), _mapping())
-    pred = cvat.load(out / "05_preannotate" / "preannotated.xml")
+    pred = _load_task(out / "05_preannotate" / "preannotated.xml")
     detections = pd.read_pickle(out / "05_preannotate" / "detections.pkl")
     det_report = evaluate_detections(detections, gt)
     det_report.to_frame().to_csv(tmp / "per_class.csv")
@@ -561,12 +571,11 @@ def _step_evaluate(tmp: Path, cfg: DemoConfig, out: Path) -> dict[str, Any]:
 
 
 def _step_report(tmp: Path, cfg: DemoConfig, out: Path) -> dict[str, Any]:
-    from dl_utils import cvat
     from dl_utils.demo.report import write_report
     from dl_utils.video_utils import FrameSource, render_preview
 
     pre = load_json(out / "05_preannotate" / "step.json")["result"]
-    task = cvat.load(out / "05_preannotate" / "preannotated.xml")
+    task = _load_task(out / "05_preannotate" / "preannotated.xml")
     source = FrameSource(out / "01_sample" / "street.mp4", start_frame=int(pre["start_frame"]))
     shapes = task.to_shapes()
     render_preview(

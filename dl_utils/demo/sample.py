@@ -286,7 +286,7 @@ def render_frame(
     img = background.copy()
     rows = shapes[(shapes["frame"] == frame) & ~shapes["outside"]]
     if len(rows):
-        pts = np.stack(rows["points"].to_numpy())
+        pts = np.stack(list(rows["points"]))
         order = np.lexsort((pts[:, 3], rows["z_order"].to_numpy()))
         labels = rows["label"].to_numpy()
         tracks = rows["track_id"].to_numpy()
@@ -351,7 +351,7 @@ def _mark_occlusions(task: Task, shapes: pd.DataFrame) -> pd.DataFrame:
         if g is None or len(g) < 2:
             continue
         b = np.asarray(row["points"])
-        pts = np.stack(g["points"].to_numpy())
+        pts = np.stack(list(g["points"]))
         front = (g["z_order"].to_numpy() > row["z_order"]) | (
             (g["z_order"].to_numpy() == row["z_order"]) & (pts[:, 3] > b[3])
         )

@@ -79,7 +79,9 @@ def select_frames(
         bad = sel[(sel < 0) | (sel >= frame_count)]
         if bad.size:
             raise FrameIndexError(
-                f"{where}frame {int(bad[0])} is out of range (the video has {frame_count} frames)", path, int(bad[0])
+                f"{where}frame {int(bad[0])} is out of range (the video has {frame_count} frames)",
+                path,
+                int(bad[0]),
             )
         return np.unique(sel)
     if count is not None:
@@ -165,10 +167,16 @@ def extract_frames(
         params = [cv2.IMWRITE_JPEG_QUALITY, q]
 
     own = not isinstance(video, VideoReader)
-    reader = VideoReader(video, backend=backend) if own else video  # type: ignore[arg-type]
+    reader: VideoReader = video if isinstance(video, VideoReader) else VideoReader(video, backend=backend)
     try:
         targets = select_frames(
-            reader.frame_count, step=step, frames=frames, count=count, start=start, stop=stop, path=reader.path
+            reader.frame_count,
+            step=step,
+            frames=frames,
+            count=count,
+            start=start,
+            stop=stop,
+            path=reader.path,
         )
         out = Path(out_dir)
         if out.exists() and not out.is_dir():
@@ -195,7 +203,13 @@ def extract_frames(
         nworkers = default_workers("thread") if workers is None else max(1, workers)
         from tqdm.auto import tqdm
 
-        bar = tqdm(total=int(targets.size), desc=f"extract {reader.path.name}", unit="frame", disable=not progress, leave=False)
+        bar = tqdm(
+            total=int(targets.size),
+            desc=f"extract {reader.path.name}",
+            unit="frame",
+            disable=not progress,
+            leave=False,
+        )
         window: deque[tuple[int, Future[Path]]] = deque()
         limit = nworkers * 3
 
@@ -213,7 +227,9 @@ def extract_frames(
                         if raw is None:
                             if on_error == "raise":
                                 raise CorruptFrameError(
-                                    f"{reader.path}: frame {fi} could not be decoded (corrupt or truncated)", reader.path, fi
+                                    f"{reader.path}: frame {fi} could not be decoded (corrupt or truncated)",
+                                    reader.path,
+                                    fi,
                                 )
                             result.skipped.append(fi)
                             bar.update(1)

@@ -25,8 +25,9 @@ import numpy as np
 
 from dl_utils.utils import atomic_write, get_logger
 
+from ._errors import CorruptFrameError
 from .reader import PathLike
-from .source import as_frame_source
+from .source import FrameSource, as_frame_source
 from .writer import VideoWriter
 
 log = get_logger(__name__)
@@ -46,7 +47,13 @@ def _group_rows(annotations: Any) -> dict[int, Any]:
     return {int(f): rows for f, rows in annotations.groupby("frame", sort=False)}
 
 
-def _select(n: int, frames: Iterable[int] | None, max_frames: int | None, groups: Mapping[int, Any], only_annotated: bool) -> list[int]:
+def _select(
+    n: int,
+    frames: Iterable[int] | None,
+    max_frames: int | None,
+    groups: Mapping[int, Any],
+    only_annotated: bool,
+) -> list[int]:
     if frames is not None:
         sel = [int(f) for f in frames]
     elif only_annotated:
@@ -62,6 +69,14 @@ def _select(n: int, frames: Iterable[int] | None, max_frames: int | None, groups
         pick = np.unique(np.round(np.linspace(0, len(sel) - 1, max_frames)).astype(int))
         sel = [sel[i] for i in pick]
     return sel
+
+
+def _present(img: np.ndarray | None, src: FrameSource, i: int) -> np.ndarray:
+    if img is None:  # get_frames(on_error="raise") never returns None; keeps the types honest
+        raise CorruptFrameError(
+            f"{src.source_file(i)}: frame {i} could not be decoded", src.source_file(i), i
+        )
+    return img
 
 
 def _resize(img: np.ndarray, width: int | None, even: bool) -> np.ndarray:
@@ -158,7 +173,11 @@ def render_preview(
             part = sel[a : a + chunk]
             for i, img in zip(part, src.get_frames(part), strict=True):
                 caption = str(src.source_frame(i)) if show_frame_numbers else None
-                yield _resize(annotate_frame(img, groups.get(i), caption, **draw_kwargs), width, kind != ".gif")
+                yield _resize(
+                    annotate_frame(_present(img, src, i), groups.get(i), caption, **draw_kwargs),
+                    width,
+                    kind != ".gif",
+                )
 
     if kind == ".gif":
         _write_gif(out, rendered(), rate)
@@ -226,7 +245,13 @@ def contact_sheet(
     tiles = []
     for i, img in zip(sel, imgs, strict=True):
         caption = str(src.source_frame(i)) if show_frame_numbers else None
-        tiles.append(_resize(annotate_frame(img, groups.get(i), caption, **draw_kwargs), tile_width, False))
+        tiles.append(
+            _resize(
+                annotate_frame(_present(img, src, i), groups.get(i), caption, **draw_kwargs),
+                tile_width,
+                False,
+            )
+        )
     th = max(t.shape[0] for t in tiles)
     ncols = cols or math.ceil(math.sqrt(len(tiles)))
     nrows = math.ceil(len(tiles) / ncols)

@@ -26,7 +26,7 @@ import hashlib
 import os
 import threading
 from collections import OrderedDict
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -46,7 +46,7 @@ OnError = Literal["raise", "skip"]
 
 # Containers that FFmpeg opens but that hold a still image, not a video.
 _IMAGE_FORMATS = ("image2", "png_pipe", "jpeg_pipe", "bmp_pipe", "webp_pipe", "tiff_pipe", "gif_pipe")
-_INDEX_VERSION = 1
+_INDEX_VERSION = 2
 _MEMORY_CACHE: OrderedDict[tuple, _PacketIndex] = OrderedDict()
 _MEMORY_CACHE_SIZE = 64
 _CACHE_LOCK = threading.Lock()
@@ -94,6 +94,7 @@ class _PacketIndex:
     key: np.ndarray  # bool, keyframe flag per frame (display order)
     time_base: Fraction
     seekable: bool  # False when packets carry no usable timestamps (decode from the start)
+    dts: np.ndarray | None = None  # int64 decode timestamp of each frame's packet (display order)
 
     @property
     def count(self) -> int:
@@ -120,6 +121,7 @@ class _PacketIndex:
                 key=self.key,
                 tb=np.array([self.time_base.numerator, self.time_base.denominator], np.int64),
                 seekable=np.bool_(self.seekable),
+                dts=self.dts if self.dts is not None else self.pts,
             )
 
     @classmethod
@@ -134,23 +136,33 @@ class _PacketIndex:
                     key=data["key"].astype(bool),
                     time_base=Fraction(int(tb[0]), int(tb[1])),
                     seekable=bool(data["seekable"]),
+                    dts=data["dts"].astype(np.int64),
                 )
         except (OSError, ValueError, KeyError) as exc:
             log.debug("ignoring unreadable index cache %s: %s", path, exc)
             return None
 
 
-def _build_index(pts_list: list[int | None], key_list: list[bool], time_base: Fraction) -> _PacketIndex:
+def _build_index(
+    pts_list: list[int | None],
+    key_list: list[bool],
+    time_base: Fraction,
+    dts_list: list[int | None] | None = None,
+) -> _PacketIndex:
     n = len(pts_list)
     key = np.asarray(key_list, dtype=bool)
     if n and all(p is not None for p in pts_list):
         pts = np.asarray(pts_list, dtype=np.int64)
+        dts_raw = dts_list if dts_list is not None else pts_list
+        dts = np.asarray(
+            [d if d is not None else p for d, p in zip(dts_raw, pts_list, strict=True)], dtype=np.int64
+        )
         order = np.argsort(pts, kind="stable")
-        pts, key = pts[order], key[order]
+        pts, key, dts = pts[order], key[order], dts[order]
         seekable = bool(n < 2 or np.all(np.diff(pts) > 0))
         if seekable:
-            return _PacketIndex(pts, key, time_base, True)
-    return _PacketIndex(np.arange(n, dtype=np.int64), key, time_base, False)
+            return _PacketIndex(pts, key, time_base, True, dts)
+    return _PacketIndex(np.arange(n, dtype=np.int64), key, time_base, False, None)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -180,6 +192,7 @@ class _AvBackend:
         self.time_base = Fraction(s.time_base) if s.time_base else Fraction(1, 1_000_000)
         self._index: _PacketIndex | None = None
         self._live: tuple[Iterator[tuple[int, Any]], int] | None = None
+        self._prefer_dts = False  # set when seeks by presentation time miss (MPEG-TS)
 
     # -- opening -------------------------------------------------------------------------------
     def _open(self) -> tuple[Any, Any]:
@@ -187,11 +200,13 @@ class _AvBackend:
         try:
             container = av.open(str(self.path), mode="r")
         except (av.error.FFmpegError, OSError, UnicodeDecodeError) as exc:
-            raise VideoError(f"{self.path}: cannot be opened as a video (corrupt or not a video): {exc}", self.path) from exc
+            raise VideoError(
+                f"{self.path}: cannot be opened as a video (corrupt or not a video): {exc}", self.path
+            ) from exc
         fmt = container.format.name if container.format else ""
         if not container.streams.video or any(f in _IMAGE_FORMATS for f in fmt.split(",")):
-            container.close()
             what = "an image, not a video" if container.streams.video else "no video stream"
+            container.close()
             raise VideoError(f"{self.path}: {what} (container format {fmt!r})", self.path)
         stream = container.streams.video[0]
         stream.thread_type = "AUTO"
@@ -238,7 +253,12 @@ class _AvBackend:
         if index.count == 0:
             raise VideoError(f"{self.path}: the video stream holds no frames", self.path)
         if self.header_frames and self.header_frames != index.count:
-            log.info("%s: header says %d frames, the packet index counts %d", self.path, self.header_frames, index.count)
+            log.info(
+                "%s: header says %d frames, the packet index counts %d",
+                self.path,
+                self.header_frames,
+                index.count,
+            )
         self._remember(key, index)
         if disk is not None:
             try:
@@ -257,18 +277,25 @@ class _AvBackend:
     def _scan(self) -> _PacketIndex:
         container, stream = self._open()
         pts_list: list[int | None] = []
+        dts_list: list[int | None] = []
         key_list: list[bool] = []
         try:
             for packet in container.demux(stream):
                 if packet.size == 0 or packet.is_discard:
                     continue
                 pts_list.append(packet.pts if packet.pts is not None else packet.dts)
+                dts_list.append(packet.dts)
                 key_list.append(bool(packet.is_keyframe))
         except self.av.error.FFmpegError as exc:
-            log.warning("%s: demuxing stopped after %d packets (truncated or corrupt file): %s", self.path, len(pts_list), exc)
+            log.warning(
+                "%s: demuxing stopped after %d packets (truncated or corrupt file): %s",
+                self.path,
+                len(pts_list),
+                exc,
+            )
         finally:
             container.close()
-        return _build_index(pts_list, key_list, self.time_base)
+        return _build_index(pts_list, key_list, self.time_base, dts_list)
 
     @property
     def frame_count(self) -> int:
@@ -315,10 +342,11 @@ class _AvBackend:
         bounds = [*starts.tolist(), targets.size]
         return [(int(kf[a]), targets[a:b]) for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
 
-    def _seek(self, container: Any, stream: Any, kf: int) -> None:
+    def _seek(self, container: Any, stream: Any, kf: int, by_dts: bool = False) -> None:
         idx = self.index
         if idx.seekable and kf > 0:
-            container.seek(int(idx.pts[kf]), stream=stream, backward=True, any_frame=False)
+            stamps = idx.dts if by_dts and idx.dts is not None else idx.pts
+            container.seek(int(stamps[kf]), stream=stream, backward=True, any_frame=False)
         else:
             container.seek(0)
         stream.codec_context.flush_buffers()
@@ -352,8 +380,12 @@ class _AvBackend:
         wanted = stretch.tolist()
         pos = 0  # next position in `wanted` to yield
         attempts = 0
+        by_dts = self._prefer_dts
         while True:
-            self._seek(container, stream, kf)
+            # Some demuxers (MPEG-TS) seek by decode time or land past the keyframe: check the
+            # first packet and fall back to the keyframe's dts, an earlier keyframe, the start.
+            self._seek(container, stream, kf, by_dts)
+            first_packet = kf > 0 and idx.seekable
             is_wanted = self._wanted_test(stretch)
             remaining = len(wanted)  # wanted packets not sent to the decoder yet
             counter = -1 if not idx.seekable or kf == 0 else kf - 1
@@ -361,14 +393,16 @@ class _AvBackend:
             overshoot = False
             finished = False
 
-            def handle(frames: list[Any]) -> Iterator[tuple[int, Any]]:
+            can_retry = kf > 0 and attempts < 3
+
+            def handle(frames: list[Any], can_retry: bool = can_retry) -> Iterator[tuple[int, Any]]:
                 nonlocal pos, counter, first, overshoot, finished
                 for fr in frames:
                     fi = self._frame_index(fr, counter)
                     counter = fi
                     if first:
                         first = False
-                        if fi > wanted[pos] and kf > 0 and attempts < 3:
+                        if fi > wanted[pos] and can_retry:
                             overshoot = True  # the seek landed after the target: go back further
                             return
                     while pos < len(wanted) and wanted[pos] < fi:
@@ -386,6 +420,12 @@ class _AvBackend:
                 cc.skip_frame = "DEFAULT"
                 for packet in container.demux(stream):
                     eof = packet.size == 0
+                    if first_packet and not eof:
+                        first_packet = False
+                        p0 = packet.pts if packet.pts is not None else packet.dts
+                        if can_retry and (not packet.is_keyframe or (p0 is not None and p0 > idx.pts[kf])):
+                            overshoot = True
+                            break
                     if not eof and is_wanted is not None:
                         p = packet.pts if packet.pts is not None else packet.dts
                         hit = p is None or is_wanted(p)
@@ -410,13 +450,21 @@ class _AvBackend:
                         yield from handle(frames)
                         break
             except av.error.FFmpegError as exc:
-                log.warning("%s: demuxing failed near frame %d: %s", self.path, wanted[min(pos, len(wanted) - 1)], exc)
+                log.warning(
+                    "%s: demuxing failed near frame %d: %s", self.path, wanted[min(pos, len(wanted) - 1)], exc
+                )
             finally:
                 cc.skip_frame = "DEFAULT"
             if overshoot:
                 attempts += 1
-                earlier = idx.keyframes[idx.keyframes < kf]
-                kf = int(earlier[-1]) if earlier.size else 0
+                log.debug("%s: the seek to keyframe %d missed (attempt %d)", self.path, kf, attempts)
+                if not by_dts and idx.dts is not None:
+                    by_dts = self._prefer_dts = (
+                        True  # same keyframe, by decode timestamp (kept for later seeks)
+                    )
+                else:
+                    earlier = idx.keyframes[idx.keyframes < kf]
+                    kf = int(earlier[-1]) if earlier.size and attempts < 3 else 0
                 continue
             break
         while pos < len(wanted):
@@ -488,16 +536,22 @@ class _CvBackend:
         self.height = int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT))
         self.header_frames = max(0, int(cap.get(cv2.CAP_PROP_FRAME_COUNT)))
         fourcc = int(cap.get(cv2.CAP_PROP_FOURCC))
-        self.codec = "".join(chr((fourcc >> (8 * k)) & 0xFF) for k in range(4)).strip("\x00 ").lower() or "unknown"
+        self.codec = (
+            "".join(chr((fourcc >> (8 * k)) & 0xFF) for k in range(4)).strip("\x00 ").lower() or "unknown"
+        )
         self.pix_fmt = "bgr24"
         self._fps = float(cap.get(cv2.CAP_PROP_FPS) or 0.0)
         self._pos = 0
         self._count: int | None = None
+        # CAP_PROP_POS_FRAMES is frame-exact for these containers; others are read forward only
+        self._can_seek = path.suffix.lower() in (".mp4", ".m4v", ".mov", ".avi", ".mkv")
 
     def _open(self) -> Any:
         cap = self.cv2.VideoCapture(str(self.path))
         if not cap.isOpened():
-            raise VideoError(f"{self.path}: OpenCV cannot open it as a video (corrupt or not a video)", self.path)
+            raise VideoError(
+                f"{self.path}: OpenCV cannot open it as a video (corrupt or not a video)", self.path
+            )
         return cap
 
     def close(self) -> None:
@@ -548,27 +602,46 @@ class _CvBackend:
     def convert(self, frame: Any, rgb: bool) -> np.ndarray:
         return self.cv2.cvtColor(frame, self.cv2.COLOR_BGR2RGB) if rgb else frame
 
+    def _restart(self) -> None:
+        if self._cap is not None:
+            self._cap.release()
+        self._cap = self._open()
+        self._pos = 0
+
+    def _read_at(self, t: int, allow_seek: bool = True) -> Any:
+        allow_seek = allow_seek and self._can_seek
+        cap = self._cap
+        if t < self._pos or (allow_seek and t - self._pos > 64):
+            if allow_seek:
+                cap.set(self.cv2.CAP_PROP_POS_FRAMES, t)
+                self._pos = t
+            else:
+                self._restart()
+                cap = self._cap
+        ok = True
+        while self._pos < t and ok:
+            ok = cap.grab()
+            self._pos += 1
+        frame = None
+        if ok:
+            ok, frame = cap.read()
+        if ok:
+            self._pos = t + 1
+            return frame
+        self._restart()
+        if allow_seek:  # OpenCV's seek failed or was off: read forward from the start instead
+            log.debug("%s: OpenCV could not seek to frame %d; reading from the start", self.path, t)
+            return self._read_at(t, allow_seek=False)
+        return None
+
     def fetch(self, targets: np.ndarray, **_: Any) -> Iterator[tuple[int, Any]]:
         with self._lock:
             self.reopen()
-            cap = self._cap
             for t in targets.tolist():
-                if t < self._pos or t - self._pos > 64:
-                    cap.set(self.cv2.CAP_PROP_POS_FRAMES, t)
-                    self._pos = t
-                ok = True
-                while self._pos < t and ok:
-                    ok = cap.grab()
-                    self._pos += 1
-                ok, frame = cap.read() if ok else (False, None)
-                self._pos = t + 1 if ok else self._pos
-                if not ok:
+                frame = self._read_at(t)
+                if frame is None:
                     log.warning("%s: frame %d could not be decoded", self.path, t)
-                    self._cap.release()
-                    self._cap = None
-                    self.reopen()
-                    cap = self._cap
-                yield t, (frame if ok else None)
+                yield t, frame
 
     def get(self, i: int) -> Any:
         for _, fr in self.fetch(np.array([i], dtype=np.int64)):
@@ -718,7 +791,9 @@ class VideoReader:
         n = self.frame_count
         j = int(i) + n if i < 0 else int(i)
         if not 0 <= j < n:
-            raise FrameIndexError(f"{self.path}: frame {int(i)} is out of range (the video has {n} frames)", self.path, int(i))
+            raise FrameIndexError(
+                f"{self.path}: frame {int(i)} is out of range (the video has {n} frames)", self.path, int(i)
+            )
         return j
 
     def get_frame(self, i: int) -> np.ndarray:
@@ -730,7 +805,9 @@ class VideoReader:
         j = self._check_index(i)
         raw = self._impl.get(j)
         if raw is None:
-            raise CorruptFrameError(f"{self.path}: frame {j} could not be decoded (corrupt or truncated)", self.path, j)
+            raise CorruptFrameError(
+                f"{self.path}: frame {j} could not be decoded (corrupt or truncated)", self.path, j
+            )
         return self._impl.convert(raw, self.rgb)
 
     def __getitem__(self, item: int | slice) -> Any:
@@ -755,16 +832,21 @@ class VideoReader:
         if not wanted:
             return []
         targets = np.unique(np.asarray(wanted, dtype=np.int64))
-        self._impl.invalidate_live()
         got: dict[int, np.ndarray | None] = {}
-        for fi, raw in self._impl.fetch(targets):
-            if raw is None:
-                if on_error == "raise":
-                    raise CorruptFrameError(f"{self.path}: frame {fi} could not be decoded (corrupt or truncated)", self.path, fi)
-                got[fi] = None
-            else:
-                got[fi] = self._impl.convert(raw, self.rgb)
-        self._impl.invalidate_live()
+        with self._impl._lock:
+            self._impl.invalidate_live()
+            for fi, raw in self._impl.fetch(targets):
+                if raw is None:
+                    if on_error == "raise":
+                        raise CorruptFrameError(
+                            f"{self.path}: frame {fi} could not be decoded (corrupt or truncated)",
+                            self.path,
+                            fi,
+                        )
+                    got[fi] = None
+                else:
+                    got[fi] = self._impl.convert(raw, self.rgb)
+            self._impl.invalidate_live()
         return [got[i] for i in wanted]
 
     # -- iteration -----------------------------------------------------------------------------
@@ -812,13 +894,17 @@ class VideoReader:
         for fi, raw in self.iter_raw(targets):
             if raw is None:
                 if on_error == "raise":
-                    raise CorruptFrameError(f"{self.path}: frame {fi} could not be decoded (corrupt or truncated)", self.path, fi)
+                    raise CorruptFrameError(
+                        f"{self.path}: frame {fi} could not be decoded (corrupt or truncated)", self.path, fi
+                    )
                 self.skipped.append(fi)
                 continue
             frame = self._impl.convert(raw, self.rgb)
             yield (fi, frame) if with_index else frame
         if self.skipped:
-            log.warning("%s: skipped %d undecodable frames: %s", self.path, len(self.skipped), self.skipped[:20])
+            log.warning(
+                "%s: skipped %d undecodable frames: %s", self.path, len(self.skipped), self.skipped[:20]
+            )
 
     def __iter__(self) -> Iterator[np.ndarray]:
         return self.iter_frames()
@@ -907,7 +993,9 @@ def video_info(path: PathLike, exact: bool = True) -> dict[str, Any]:
                     fps=float(rate) if rate else None,
                 )
             elif s.type == "audio":
-                entry.update(sample_rate=int(cc.sample_rate), channels=int(cc.channels), layout=cc.layout.name)
+                entry.update(
+                    sample_rate=int(cc.sample_rate), channels=int(cc.channels), layout=cc.layout.name
+                )
             streams.append(entry)
         info: dict[str, Any] = {
             "path": str(p),
@@ -934,10 +1022,6 @@ def video_info(path: PathLike, exact: bool = True) -> dict[str, Any]:
             video["frame_count"] = video["header_frame_count"]
     info["video"] = video
     return info
-
-
-def _as_index_list(indices: Sequence[int] | np.ndarray) -> list[int]:
-    return [int(i) for i in np.asarray(indices, dtype=np.int64).ravel()]
 
 
 __all__ = ["VideoReader", "default_cache_dir", "video_info"]

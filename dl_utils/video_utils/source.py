@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from dl_utils.utils import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS, get_logger, list_files, natural_key
+from dl_utils.utils import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS, get_logger, list_files
 
 from ._errors import FrameIndexError
 from .reader import Backend, OnError, PathLike, VideoReader
@@ -98,6 +98,8 @@ class FrameSource:
         self._readers: dict[int, VideoReader] = {}
         if self.is_video:
             counts = [len(self._reader(k)) for k in range(len(files))]
+            for r in self._readers.values():  # keep few files open: readers reopen on first use
+                r.close()
         else:
             counts = [1] * len(files)
         self._counts = np.asarray(counts, dtype=np.int64)
@@ -106,7 +108,9 @@ class FrameSource:
         if isinstance(step, bool) or int(step) < 1:
             raise ValueError(f"step must be >= 1, got {step}")
         if start_frame < 0 or start_frame >= total:
-            raise ValueError(f"start_frame {start_frame} is outside the source's {total} frames ({self._describe()})")
+            raise ValueError(
+                f"start_frame {start_frame} is outside the source's {total} frames ({self._describe()})"
+            )
         stop = total - 1 if stop_frame is None else int(stop_frame)
         if stop < start_frame:
             raise ValueError(f"stop_frame {stop_frame} is before start_frame {start_frame}")
@@ -130,7 +134,11 @@ class FrameSource:
         n = len(self)
         j = int(i) + n if i < 0 else int(i)
         if not 0 <= j < n:
-            raise FrameIndexError(f"{self._describe()}: frame {int(i)} is out of range (the source has {n} frames)", None, int(i))
+            raise FrameIndexError(
+                f"{self._describe()}: frame {int(i)} is out of range (the source has {n} frames)",
+                None,
+                int(i),
+            )
         return j
 
     def source_frame(self, i: int) -> int:
@@ -141,11 +149,15 @@ class FrameSource:
         """Source frame numbers of all items."""
         return np.arange(self.start_frame, self.stop_frame + 1, self.step, dtype=np.int64)
 
-    def locate(self, i: int) -> tuple[Path, int]:
-        """``(file, frame within that file)`` of item ``i`` (the frame is 0 for an image)."""
+    def _locate(self, i: int) -> tuple[int, int]:
         g = self.source_frame(i)
         k = int(np.searchsorted(self._offsets, g, side="right") - 1)
-        return self.files[k], g - int(self._offsets[k])
+        return k, g - int(self._offsets[k])
+
+    def locate(self, i: int) -> tuple[Path, int]:
+        """``(file, frame within that file)`` of item ``i`` (the frame is 0 for an image)."""
+        k, f = self._locate(i)
+        return self.files[k], f
 
     def source_file(self, i: int) -> Path:
         """The file item ``i`` comes from."""
@@ -172,10 +184,10 @@ class FrameSource:
     def __getitem__(self, item: int | slice) -> Any:
         if isinstance(item, slice):
             return self.get_frames(range(*item.indices(len(self))))
-        path, f = self.locate(item)
+        k, f = self._locate(item)
         if not self.is_video:
-            return self._read_image(path)
-        return self._reader(self.files.index(path)).get_frame(f)
+            return self._read_image(self.files[k])
+        return self._reader(k).get_frame(f)
 
     def get_frames(self, indices: Iterable[int], on_error: OnError = "raise") -> list[np.ndarray | None]:
         """Items at ``indices`` in the given order; videos are read in one sorted pass per file."""
@@ -208,7 +220,9 @@ class FrameSource:
                 continue
             reader = self._reader(fk)
             wanted = set(local.tolist())
-            for f, frame in reader.iter_frames(int(local[0]), int(local[-1]) + 1, self.step, with_index=True, on_error=on_error):
+            for f, frame in reader.iter_frames(
+                int(local[0]), int(local[-1]) + 1, self.step, with_index=True, on_error=on_error
+            ):
                 if f not in wanted:  # pragma: no cover - the step keeps us on the grid
                     continue
                 i = item + int(np.searchsorted(local, f))
@@ -251,8 +265,6 @@ def as_frame_source(source: Any, **kwargs: Any) -> FrameSource:
         return source
     if isinstance(source, VideoReader):
         return FrameSource(source.path, rgb=True, backend=source.backend, **kwargs)  # type: ignore[arg-type]
-    if isinstance(source, list | tuple):
-        return FrameSource(sorted(source, key=natural_key) if kwargs.pop("sort", False) else source, **kwargs)
     return FrameSource(source, **kwargs)
 
 

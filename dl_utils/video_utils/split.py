@@ -109,14 +109,18 @@ def _split_reencode(
         writer: VideoWriter | None = None
         in_part = 0
         try:
-            bar = tqdm(total=len(reader), desc=f"split {src.name}", unit="frame", disable=not progress, leave=False)
+            bar = tqdm(
+                total=len(reader), desc=f"split {src.name}", unit="frame", disable=not progress, leave=False
+            )
             for frame in reader.iter_frames(on_error="skip"):
                 if writer is not None and _full(writer, in_part, per_part, size):
                     parts.append(writer.close())
                     writer = None
                 if writer is None:
                     target = _part_path(out, src.stem, len(parts), ext)
-                    writer = VideoWriter(target, fps, codec=codec, crf=crf, preset=preset, overwrite=overwrite)
+                    writer = VideoWriter(
+                        target, fps, codec=codec, crf=crf, preset=preset, overwrite=overwrite
+                    )
                     in_part = 0
                 writer.write(frame)
                 in_part += 1
@@ -129,7 +133,12 @@ def _split_reencode(
             if writer is not None:
                 writer._abort()
         if reader.skipped:
-            log.warning("%s: %d undecodable frames were left out of the parts: %s", src, len(reader.skipped), reader.skipped[:20])
+            log.warning(
+                "%s: %d undecodable frames were left out of the parts: %s",
+                src,
+                len(reader.skipped),
+                reader.skipped[:20],
+            )
     log.info("%s: split into %d parts in %s", src, len(parts), out)
     return parts
 
@@ -148,7 +157,9 @@ def _full(writer: VideoWriter, in_part: int, per_part: int | None, size: int | N
     return predicted > size
 
 
-def _split_copy(src: Path, out: Path, ext: str, duration: float | None, size: int | None, overwrite: bool) -> list[Path]:
+def _split_copy(
+    src: Path, out: Path, ext: str, duration: float | None, size: int | None, overwrite: bool
+) -> list[Path]:
     av = require("av", "video", "split_video(reencode=False)")
     _check_free(out, src.stem, ext, overwrite)
     VideoReader(src, backend="pyav").close()  # validates the file with clear errors
@@ -183,13 +194,17 @@ def _split_copy(src: Path, out: Path, ext: str, duration: float | None, size: in
             ts = packet.dts if packet.dts is not None else packet.pts
             t = float(ts * tb) if ts is not None and tb else 0.0
             if output is not None and packet.is_keyframe:
-                if (duration is not None and t - seg_start_t >= duration - 1e-9) or (size is not None and seg_bytes >= size):
+                if (duration is not None and t - seg_start_t >= duration - 1e-9) or (
+                    size is not None and seg_bytes >= size
+                ):
                     finish()
             if output is None:
                 if not packet.is_keyframe and parts:
                     raise VideoError(f"{src}: part {len(parts)} would not start on a keyframe", src)
                 target = _part_path(out, src.stem, len(parts), ext)
-                tmp = target.with_name(f".{target.stem}.tmp-{os.getpid()}-{random.getrandbits(32):08x}{target.suffix}")
+                tmp = target.with_name(
+                    f".{target.stem}.tmp-{os.getpid()}-{random.getrandbits(32):08x}{target.suffix}"
+                )
                 output = av.open(str(tmp), mode="w")
                 out_stream = output.add_stream_from_template(in_stream)
                 seg_start_t, seg_bytes = t, 0

@@ -28,9 +28,29 @@ from .reader import PathLike
 
 log = get_logger(__name__)
 
-_CV_FOURCC = {"mjpeg": "MJPG", "mjpg": "MJPG", "mp4v": "mp4v", "mpeg4": "mp4v", "xvid": "XVID", "h264": "avc1"}
-_AV_CODECS = {"h264": ("libx264", "h264", "libopenh264"), "mpeg4": ("mpeg4",), "mp4v": ("mpeg4",), "mjpeg": ("mjpeg",), "mjpg": ("mjpeg",)}
-_AV_FORMATS = {".mp4": "mp4", ".m4v": "mp4", ".mov": "mov", ".mkv": "matroska", ".avi": "avi", ".webm": "webm"}
+_CV_FOURCC = {
+    "mjpeg": "MJPG",
+    "mjpg": "MJPG",
+    "mp4v": "mp4v",
+    "mpeg4": "mp4v",
+    "xvid": "XVID",
+    "h264": "avc1",
+}
+_AV_CODECS = {
+    "h264": ("libx264", "h264", "libopenh264"),
+    "mpeg4": ("mpeg4",),
+    "mp4v": ("mpeg4",),
+    "mjpeg": ("mjpeg",),
+    "mjpg": ("mjpeg",),
+}
+_AV_FORMATS = {
+    ".mp4": "mp4",
+    ".m4v": "mp4",
+    ".mov": "mov",
+    ".mkv": "matroska",
+    ".avi": "avi",
+    ".webm": "webm",
+}
 
 
 class VideoWriter:
@@ -103,7 +123,9 @@ class VideoWriter:
         #: encoded bytes and packets handed to the muxer so far (PyAV backend)
         self.bytes_muxed = 0
         self.packets_muxed = 0
-        self._tmp = self.path.with_name(f".{self.path.stem}.tmp-{os.getpid()}-{random.getrandbits(32):08x}{self.path.suffix}")
+        self._tmp = self.path.with_name(
+            f".{self.path.stem}.tmp-{os.getpid()}-{random.getrandbits(32):08x}{self.path.suffix}"
+        )
         self._container: Any = None
         self._stream: Any = None
         self._cv: Any = None
@@ -164,7 +186,9 @@ class VideoWriter:
         if self.path.suffix.lower() == ".avi" and codec == "h264":
             codec = "mjpeg"
         if codec == "h264":
-            log.warning("%s: the OpenCV fallback writes mp4v instead of H.264 (install PyAV for H.264)", self.path)
+            log.warning(
+                "%s: the OpenCV fallback writes mp4v instead of H.264 (install PyAV for H.264)", self.path
+            )
             codec = "mp4v"
         fourcc = cv2.VideoWriter_fourcc(*_CV_FOURCC[codec])  # type: ignore[attr-defined]
         self._cv = cv2.VideoWriter(str(self._tmp), fourcc, float(self.fps), (width, height))

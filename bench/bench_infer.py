@@ -6,7 +6,7 @@ arrays, its native input) and the same ``imgsz``/``conf``/``iou``; the ultralyti
 with ``batch=1`` (its default streaming use) and with the same batch as ours.
 
 Usage:
-    python bench/bench_infer.py                      # train a tiny model, 96 frames 480x640, imgsz 320
+    python bench/bench_infer.py                      # train a tiny model, 96 frames 480x640, imgsz 160
     python bench/bench_infer.py --model best.pt --frames 200 --imgsz 640 --batch 16
 """
 
@@ -57,7 +57,9 @@ def train_tiny(root: Path, imgsz: int) -> Path:
             img, labels = scene(rng, imgsz, imgsz)
             cv2.imwrite(str(root / "images" / split / f"{i}.png"), img[..., ::-1])
             (root / "labels" / split / f"{i}.txt").write_text("\n".join(labels))
-    (root / "data.yaml").write_text(f"path: {root}\ntrain: images/train\nval: images/val\nnames: {{0: box, 1: ellipse, 2: square}}\n")
+    (root / "data.yaml").write_text(
+        f"path: {root}\ntrain: images/train\nval: images/val\nnames: {{0: box, 1: ellipse, 2: square}}\n"
+    )
     YOLO("yolov8n.yaml").train(
         data=str(root / "data.yaml"), epochs=12, imgsz=160, batch=8, workers=0, plots=False, device="cpu",
         project=str(root / "runs"), name="train", exist_ok=True, verbose=False, val=False, amp=False,
@@ -66,7 +68,9 @@ def train_tiny(root: Path, imgsz: int) -> Path:
     return root / "runs" / "train" / "weights" / "last.pt"
 
 
-def worker(kind: str, model: Path, frames_path: Path, imgsz: int, batch: int, conf: float, threads: int | None) -> float:
+def worker(
+    kind: str, model: Path, frames_path: Path, imgsz: int, batch: int, conf: float, threads: int | None
+) -> float:
     """Time one side in a fresh process (no thread pools of the other library spinning); return frames/s."""
     frames = list(np.load(frames_path))
     if kind == "ours":
@@ -86,7 +90,9 @@ def worker(kind: str, model: Path, frames_path: Path, imgsz: int, batch: int, co
         def run(imgs: list[np.ndarray]) -> None:
             src = bgr[: len(imgs)]
             for s in range(0, len(src), batch):
-                yolo.predict(src[s : s + batch], imgsz=imgsz, conf=conf, batch=batch, verbose=False, device="cpu")
+                yolo.predict(
+                    src[s : s + batch], imgsz=imgsz, conf=conf, batch=batch, verbose=False, device="cpu"
+                )
 
     run(frames[: min(batch, len(frames))])  # warm-up
     t0 = time.perf_counter()
@@ -100,17 +106,23 @@ def main() -> None:
     ap.add_argument("--frames", type=int, default=96)
     ap.add_argument("--height", type=int, default=480)
     ap.add_argument("--width", type=int, default=640)
-    ap.add_argument("--imgsz", type=int, default=320)
+    ap.add_argument("--imgsz", type=int, default=160, help="network size (the tiny model is trained at 160)")
     ap.add_argument("--batch", type=int, default=16)
     ap.add_argument("--conf", type=float, default=0.25)
-    ap.add_argument("--threads", type=int, default=None, help="onnxruntime intra-op threads (default: all cores)")
-    ap.add_argument("--repeats", type=int, default=3, help="interleaved timed passes per side (best one is reported)")
+    ap.add_argument(
+        "--threads", type=int, default=None, help="onnxruntime intra-op threads (default: all cores)"
+    )
+    ap.add_argument(
+        "--repeats", type=int, default=3, help="interleaved timed passes per side (best one is reported)"
+    )
     ap.add_argument("--worker", nargs=2, metavar=("KIND", "FRAMES_NPY"), help=argparse.SUPPRESS)
     args = ap.parse_args()
 
     if args.worker:
         kind, frames_npy = args.worker
-        fps = worker(kind.split(":")[0], args.model, Path(frames_npy), args.imgsz, args.batch, args.conf, args.threads)
+        fps = worker(
+            kind.split(":")[0], args.model, Path(frames_npy), args.imgsz, args.batch, args.conf, args.threads
+        )
         print(f"FPS {fps}")
         return
 
@@ -118,7 +130,9 @@ def main() -> None:
 
     tmp = tempfile.TemporaryDirectory()
     pt = args.model or train_tiny(Path(tmp.name), args.imgsz)
-    onnx = Path(YOLO(str(pt)).export(format="onnx", imgsz=args.imgsz, dynamic=True, simplify=True, verbose=False))
+    onnx = Path(
+        YOLO(str(pt)).export(format="onnx", imgsz=args.imgsz, dynamic=True, simplify=True, verbose=False)
+    )
     rng = np.random.default_rng(1)
     frames_npy = Path(tmp.name) / "frames.npy"
     np.save(frames_npy, np.stack([scene(rng, args.height, args.width)[0] for _ in range(args.frames)]))
@@ -132,14 +146,25 @@ def main() -> None:
     # interleaved passes, each in a fresh process; best of each (the CPU may be shared)
     for _ in range(args.repeats):
         for name, (model, batch, _) in sides.items():
-            cmd = [sys.executable, __file__, "--model", str(model), "--imgsz", str(args.imgsz), "--batch", str(batch)]
+            cmd = [
+                sys.executable,
+                __file__,
+                "--model",
+                str(model),
+                "--imgsz",
+                str(args.imgsz),
+                "--batch",
+                str(batch),
+            ]
             cmd += ["--conf", str(args.conf), "--worker", name, str(frames_npy)]
             if args.threads:
                 cmd += ["--threads", str(args.threads)]
             out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
             best[name] = max(best[name], float(out.strip().splitlines()[-1].split()[1]))
 
-    print(f"model {pt.name} -> {onnx.name}; {args.frames} frames {args.height}x{args.width}, imgsz {args.imgsz}, conf {args.conf}, cpu cores {os.cpu_count()}")
+    print(
+        f"model {pt.name} -> {onnx.name}; {args.frames} frames {args.height}x{args.width}, imgsz {args.imgsz}, conf {args.conf}, cpu cores {os.cpu_count()}"
+    )
     for name, (_, batch, label) in sides.items():
         ratio = "" if name == "ours" else f"  -> ours x{best['ours'] / best[name]:.2f}"
         print(f"  {label:<40} batch {batch:>3}: {best[name]:8.1f} frames/s{ratio}")

@@ -31,7 +31,7 @@ import numpy as np
 import pandas as pd
 
 from dl_utils.cvat.table import empty_annotations, normalize_annotations
-from dl_utils.utils import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS, get_logger, list_files, require
+from dl_utils.utils import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS, get_logger, require
 
 __all__ = [
     "ANNOTATOR_KINDS",
@@ -54,7 +54,18 @@ log = get_logger(__name__)
 
 #: What an annotator does (informative; CVAT only looks at the labels).
 ANNOTATOR_KINDS = ("detection", "segmentation", "pose", "classification", "interactive", "tracking", "mixed")
-_LABEL_TYPES = ("any", "rectangle", "polygon", "polyline", "points", "ellipse", "mask", "skeleton", "cuboid", "tag")
+_LABEL_TYPES = (
+    "any",
+    "rectangle",
+    "polygon",
+    "polyline",
+    "points",
+    "ellipse",
+    "mask",
+    "skeleton",
+    "cuboid",
+    "tag",
+)
 _INPUT_TYPES = ("select", "radio", "checkbox", "text", "number")
 
 
@@ -77,7 +88,9 @@ class AttributeInfo:
         if not self.name:
             raise ValueError("attribute name must not be empty")
         if self.input_type not in _INPUT_TYPES:
-            raise ValueError(f"attribute {self.name!r}: input_type must be one of {_INPUT_TYPES}, got {self.input_type!r}")
+            raise ValueError(
+                f"attribute {self.name!r}: input_type must be one of {_INPUT_TYPES}, got {self.input_type!r}"
+            )
         object.__setattr__(self, "values", tuple(str(v) for v in self.values))
 
 
@@ -121,7 +134,9 @@ class LabelInfo:
         n = len(self.sublabels)
         for a, b in self.edges:
             if not (0 <= a < n and 0 <= b < n):
-                raise ValueError(f"label {self.name!r}: edge ({a}, {b}) refers to a missing keypoint (0..{n - 1})")
+                raise ValueError(
+                    f"label {self.name!r}: edge ({a}, {b}) refers to a missing keypoint (0..{n - 1})"
+                )
 
 
 @dataclass(frozen=True)
@@ -183,8 +198,11 @@ class Annotator(Protocol):
         """The labels this annotator produces."""
         ...
 
-    def annotate(self, frames: FrameInput, **kwargs: Any) -> pd.DataFrame:
-        """Annotate every frame; return an annotation table with ``frame`` set."""
+    def annotate(self, frames: FrameInput) -> pd.DataFrame:
+        """Annotate every frame; return an annotation table with ``frame`` set.
+
+        Implementations may take extra keyword options (``progress``, ``conf``...).
+        """
         ...
 
 
@@ -222,32 +240,16 @@ def as_rgb_frame(image: Any, frame: Any = None) -> np.ndarray:
 
 
 def _iter_path(path: Path) -> Iterator[tuple[int, np.ndarray]]:
-    from dl_utils.cv_utils import read_image
+    from dl_utils.video_utils import FrameSource
 
-    if path.is_dir():
-        files = list_files(path, IMAGE_EXTENSIONS)
-        if not files:
-            raise ValueError(f"{path} holds no images ({', '.join(IMAGE_EXTENSIONS)})")
-        for i, f in enumerate(files):
-            yield i, read_image(f)
-        return
     if not path.exists():
         raise FileNotFoundError(f"frames not found: {path}")
-    ext = path.suffix.lower()
-    if ext in IMAGE_EXTENSIONS:
-        yield 0, read_image(path)
-        return
-    if ext in VIDEO_EXTENSIONS:
-        from dl_utils import video_utils
-
-        source_cls = getattr(video_utils, "FrameSource", None)
-        if source_cls is not None:
-            yield from _iter_items(source_cls(path))
-            return
-        with video_utils.VideoReader(path) as video:
-            yield from enumerate(video.iter_frames())
-        return
-    raise ValueError(f"{path}: not an image, a video ({', '.join(VIDEO_EXTENSIONS)}) or a folder of images")
+    if path.is_file() and path.suffix.lower() not in IMAGE_EXTENSIONS + VIDEO_EXTENSIONS:
+        raise ValueError(
+            f"{path}: not an image, a video ({', '.join(VIDEO_EXTENSIONS)}) or a folder of images"
+        )
+    with FrameSource(path) as source:
+        yield from enumerate(source)
 
 
 def _iter_items(items: Iterable[Any]) -> Iterator[tuple[int, np.ndarray]]:
@@ -303,7 +305,13 @@ def _cvat_label_specs(spec: AnnotatorSpec) -> list[Any]:
     labels = []
     for i, lab in enumerate(spec.labels):
         attrs = [
-            aa.attribute_spec(a.name, j, a.input_type, list(a.values), **({"default_value": a.default} if a.default is not None else {}))
+            aa.attribute_spec(
+                a.name,
+                j,
+                a.input_type,
+                list(a.values),
+                **({"default_value": a.default} if a.default is not None else {}),
+            )
             for j, a in enumerate(lab.attributes)
         ]
         kwargs: dict[str, Any] = {"attributes": attrs} if attrs else {}
@@ -342,7 +350,8 @@ class CvatDetectionFunction:
     def detect(self, context: Any, image: Any) -> list[Any]:
         """Annotate one PIL image; return ``LabeledShapeRequest``/``LabeledImageRequest`` objects (frame 0)."""
         arr = as_rgb_frame(np.asarray(image.convert("RGB")), getattr(context, "frame_name", None))
-        df = self.annotator.annotate([arr], **self.annotate_kwargs)
+        annotator: Any = self.annotator
+        df = annotator.annotate([arr], **self.annotate_kwargs)
         conf = getattr(context, "conf_threshold", None)
         if conf is not None and len(df):
             df = df[df["score"].to_numpy() >= float(conf)]
@@ -351,7 +360,9 @@ class CvatDetectionFunction:
         )
 
 
-def rows_to_cvat_requests(df: pd.DataFrame, spec: AnnotatorSpec, conv_mask_to_poly: bool = False) -> list[Any]:
+def rows_to_cvat_requests(
+    df: pd.DataFrame, spec: AnnotatorSpec, conv_mask_to_poly: bool = False
+) -> list[Any]:
     """Convert annotation-table rows of one frame to CVAT auto-annotation requests (label ids = spec positions)."""
     aa = require("cvat_sdk.auto_annotation", "cvat", "CVAT auto-annotation")
     models = require("cvat_sdk.models", "cvat", "CVAT auto-annotation")
@@ -360,12 +371,19 @@ def rows_to_cvat_requests(df: pd.DataFrame, spec: AnnotatorSpec, conv_mask_to_po
     if len(df) == 0:
         return out
     df = normalize_annotations(df)
-    for row in df.itertuples(index=False):
+    records: Any = df.itertuples(index=False)  # namedtuples: typed loosely for mypy
+    for row in records:
         if row.label not in label_ids:
-            raise ValueError(f"annotator returned label {row.label!r}, not in its spec {list(spec.label_names)}")
+            raise ValueError(
+                f"annotator returned label {row.label!r}, not in its spec {list(spec.label_names)}"
+            )
         lab = spec.labels[label_ids[row.label]]
         attr_ids = {a.name: j for j, a in enumerate(lab.attributes)}
-        attrs = [models.AttributeValRequest(spec_id=attr_ids[k], value=str(v)) for k, v in row.attributes.items() if k in attr_ids]
+        attrs = [
+            models.AttributeValRequest(spec_id=attr_ids[k], value=str(v))
+            for k, v in row.attributes.items()
+            if k in attr_ids
+        ]
         common: dict[str, Any] = {"attributes": attrs}
         if row.type == "tag":
             out.append(aa.tag(label_ids[row.label], **common))
@@ -422,7 +440,9 @@ def to_cvat_detection_function(annotator: Annotator, **annotate_kwargs: Any) -> 
         >>> cvat_sdk.auto_annotation.annotate_task(client, 42, fn)                 # doctest: +SKIP
     """
     if not isinstance(annotator, Annotator):
-        raise TypeError(f"{type(annotator).__name__} does not implement the Annotator protocol (spec + annotate)")
+        raise TypeError(
+            f"{type(annotator).__name__} does not implement the Annotator protocol (spec + annotate)"
+        )
     return CvatDetectionFunction(annotator, annotate_kwargs)
 
 
@@ -467,9 +487,17 @@ def _enum_value(v: Any) -> str:
 class CvatFunctionAnnotator:
     """Our :class:`Annotator` over a ``cvat_sdk`` ``DetectionFunction`` (see :func:`from_cvat_detection_function`)."""
 
-    def __init__(self, function: Any, name: str | None = None, conf_threshold: float | None = None, conv_mask_to_poly: bool = False) -> None:
+    def __init__(
+        self,
+        function: Any,
+        name: str | None = None,
+        conf_threshold: float | None = None,
+        conv_mask_to_poly: bool = False,
+    ) -> None:
         if not hasattr(function, "spec") or not callable(getattr(function, "detect", None)):
-            raise TypeError(f"{type(function).__name__} is not a CVAT DetectionFunction (needs spec and detect)")
+            raise TypeError(
+                f"{type(function).__name__} is not a CVAT DetectionFunction (needs spec and detect)"
+            )
         if conf_threshold is not None and not 0 <= conf_threshold <= 1:
             raise ValueError(f"conf_threshold must be in [0, 1], got {conf_threshold}")
         self.function = function
@@ -511,7 +539,9 @@ class CvatFunctionAnnotator:
         """Labels declared by the CVAT function's spec."""
         return self._spec
 
-    def annotate(self, frames: FrameInput, conf_threshold: float | None = None, progress: bool = False) -> pd.DataFrame:
+    def annotate(
+        self, frames: FrameInput, conf_threshold: float | None = None, progress: bool = False
+    ) -> pd.DataFrame:
         """Run ``function.detect`` on every frame; return the annotation table (``source`` "auto")."""
         pil = require("PIL.Image", "cvat", "CVAT auto-annotation")
         conf = self.conf_threshold if conf_threshold is None else conf_threshold
@@ -527,9 +557,13 @@ class CvatFunctionAnnotator:
     def _row(self, frame: int, ann: Any) -> dict[str, Any]:
         label_id = int(ann.label_id)
         if label_id not in self._labels:
-            raise ValueError(f"CVAT function returned unknown label id {label_id}; spec ids: {sorted(self._labels)}")
+            raise ValueError(
+                f"CVAT function returned unknown label id {label_id}; spec ids: {sorted(self._labels)}"
+            )
         name, attr_names, sub_names = self._labels[label_id]
-        attrs = {attr_names.get(int(a.spec_id), str(a.spec_id)): str(a.value) for a in _get(ann, "attributes", [])}
+        attrs = {
+            attr_names.get(int(a.spec_id), str(a.spec_id)): str(a.value) for a in _get(ann, "attributes", [])
+        }
         score = _get(ann, "score", None)
         row: dict[str, Any] = {
             "frame": frame,
@@ -571,7 +605,10 @@ class CvatFunctionAnnotator:
 
 
 def from_cvat_detection_function(
-    function: Any, name: str | None = None, conf_threshold: float | None = None, conv_mask_to_poly: bool = False
+    function: Any,
+    name: str | None = None,
+    conf_threshold: float | None = None,
+    conv_mask_to_poly: bool = False,
 ) -> CvatFunctionAnnotator:
     """Wrap a ``cvat_sdk`` ``DetectionFunction`` (object or module with ``spec``/``detect``) as our annotator.
 
@@ -580,7 +617,9 @@ def from_cvat_detection_function(
         >>> ann = from_cvat_detection_function(tvd.create("fasterrcnn_resnet50_fpn_v2"))  # doctest: +SKIP
         >>> ann.annotate("frames/").head()                                              # doctest: +SKIP
     """
-    return CvatFunctionAnnotator(function, name=name, conf_threshold=conf_threshold, conv_mask_to_poly=conv_mask_to_poly)
+    return CvatFunctionAnnotator(
+        function, name=name, conf_threshold=conf_threshold, conv_mask_to_poly=conv_mask_to_poly
+    )
 
 
 def frames_batches(frames: FrameInput, batch: int) -> Iterator[list[tuple[int, np.ndarray]]]:
@@ -595,4 +634,3 @@ def frames_batches(frames: FrameInput, batch: int) -> Iterator[list[tuple[int, n
             buf = []
     if buf:
         yield buf
-

@@ -197,14 +197,22 @@ def export_torch(
     args = tuple(sample_input) if isinstance(sample_input, list | tuple) else (sample_input,)
     if not all(isinstance(a, torch.Tensor) for a in args):
         raise ValueError("sample_input must be a torch.Tensor or a tuple of tensors")
-    in_names = list(input_names) if input_names else (["input"] if len(args) == 1 else [f"input{i}" for i in range(len(args))])
+    in_names = (
+        list(input_names)
+        if input_names
+        else (["input"] if len(args) == 1 else [f"input{i}" for i in range(len(args))])
+    )
     if len(in_names) != len(args):
         raise ValueError(f"{len(in_names)} input_names for {len(args)} sample inputs")
     model.eval()
     with torch.no_grad():
         sample_out = model(*args)
     outs = sample_out if isinstance(sample_out, list | tuple) else (sample_out,)
-    out_names = list(output_names) if output_names else (["output"] if len(outs) == 1 else [f"output{i}" for i in range(len(outs))])
+    out_names = (
+        list(output_names)
+        if output_names
+        else (["output"] if len(outs) == 1 else [f"output{i}" for i in range(len(outs))])
+    )
     if len(out_names) != len(outs):
         raise ValueError(f"{len(out_names)} output_names for {len(outs)} model outputs")
     dynamic_axes: dict[str, dict[int, str]] = {}
@@ -245,7 +253,9 @@ def export_torch(
         entry = proto.metadata_props.add()
         entry.key, entry.value = str(k), str(v)
     write_bytes_atomic(target, proto.SerializeToString(), overwrite=overwrite)
-    log.info("exported %s to %s (opset %d, dynamic axes %s)", type(model).__name__, target, opset, dynamic_axes)
+    log.info(
+        "exported %s to %s (opset %d, dynamic axes %s)", type(model).__name__, target, opset, dynamic_axes
+    )
     return target
 
 
@@ -295,11 +305,15 @@ def verify_onnx(
     sess = OnnxSession(path, providers=("cpu",))
     if len(sess.inputs) != 1 and (inputs is None or n_random):
         if n_random:
-            raise ValueError("random inputs are only supported for single-input models; pass inputs= and n_random=0")
+            raise ValueError(
+                "random inputs are only supported for single-input models; pass inputs= and n_random=0"
+            )
     batches: list[list[np.ndarray]] = []
     for x in inputs or []:
         xs = x if isinstance(x, list | tuple) else [x]
-        batches.append([t.detach().cpu().numpy() if isinstance(t, torch.Tensor) else np.asarray(t) for t in xs])
+        batches.append(
+            [t.detach().cpu().numpy() if isinstance(t, torch.Tensor) else np.asarray(t) for t in xs]
+        )
     rng = np.random.default_rng(seed)
     if n_random:
         info = sess.inputs[0]
@@ -308,7 +322,9 @@ def verify_onnx(
         elif batches:
             shape = list(batches[0][0].shape)
         else:
-            shape = [d if isinstance(d, int) and d > 0 else (2 if i == 0 else 64) for i, d in enumerate(info.shape)]
+            shape = [
+                d if isinstance(d, int) and d > 0 else (2 if i == 0 else 64) for i, d in enumerate(info.shape)
+            ]
         for _ in range(int(n_random)):
             batches.append([rng.standard_normal(shape).astype(info.dtype)])
     if not batches:
@@ -323,7 +339,9 @@ def verify_onnx(
         refs = ref if isinstance(ref, list | tuple) else (ref,)
         got = sess.run({info.name: x for info, x in zip(sess.inputs, xs, strict=True)})
         if len(got) != len(refs):
-            raise OnnxVerificationError(f"{path}: ONNX has {len(got)} outputs, torch model returns {len(refs)}")
+            raise OnnxVerificationError(
+                f"{path}: ONNX has {len(got)} outputs, torch model returns {len(refs)}"
+            )
         for name, r, g in zip(sess.output_names, refs, got, strict=True):
             rn = r.detach().cpu().numpy().astype(np.float64)
             gn = np.asarray(g, dtype=np.float64)
@@ -383,7 +401,9 @@ def simplify(path: PathLike, output: PathLike | None = None, overwrite: bool = F
     return _save_model(slim, out)
 
 
-def to_fp16(path: PathLike, output: PathLike | None = None, keep_io_types: bool = True, overwrite: bool = False) -> Path:
+def to_fp16(
+    path: PathLike, output: PathLike | None = None, keep_io_types: bool = True, overwrite: bool = False
+) -> Path:
     """Convert float32 weights and activations to float16 (inputs/outputs stay float32 by default).
 
     Uses onnxconverter-common's ``convert_float_to_float16`` (falls back to the copy shipped in
@@ -399,8 +419,9 @@ def to_fp16(path: PathLike, output: PathLike | None = None, keep_io_types: bool 
     except ImportError:
         try:
             from onnxruntime.transformers.float16 import convert_float_to_float16
-        except ImportError as exc:
-            raise require("onnxconverter_common", "onnx", "FP16 conversion") from exc
+        except ImportError:
+            require("onnxconverter_common", "onnx", "FP16 conversion")  # raises MissingExtraError
+            raise
     out = _output_path(path, output, "_fp16", overwrite)
     converted = convert_float_to_float16(model, keep_io_types=keep_io_types)
     log.info("converted %s to float16 -> %s", path, out)
@@ -494,7 +515,11 @@ class ImageFolderCalibrationReader:
             raise ValueError(f"sample_shape must be (C, H, W) or (H, W, C), got {tuple(sample_shape)}")
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-        hw = (int(sample_shape[1]), int(sample_shape[2])) if layout == "NCHW" else (int(sample_shape[0]), int(sample_shape[1]))
+        hw = (
+            (int(sample_shape[1]), int(sample_shape[2]))
+            if layout == "NCHW"
+            else (int(sample_shape[0]), int(sample_shape[1]))
+        )
         self.files = files
         self.input_name = input_name
         self.batch_size = int(batch_size)
@@ -545,14 +570,23 @@ def quantize_static(
     q = require("onnxruntime.quantization", "onnx", "ONNX quantization")
     sess = OnnxSession(path, providers=("cpu",))
     if len(sess.inputs) != 1 or len(sess.inputs[0].shape) != 4:
-        raise ValueError(f"{path}: static quantization needs one 4-D image input, got {[i.shape for i in sess.inputs]}")
+        raise ValueError(
+            f"{path}: static quantization needs one 4-D image input, got {[i.shape for i in sess.inputs]}"
+        )
     info = sess.inputs[0]
     dims = info.shape[1:]
     if not all(isinstance(d, int) and d > 0 for d in dims):
-        raise ValueError(f"{path}: input {info.name!r} has dynamic spatial dims {info.shape}; export with a fixed size")
-    layout = "NHWC" if info.layout == "NHWC" else "NCHW"
+        raise ValueError(
+            f"{path}: input {info.name!r} has dynamic spatial dims {info.shape}; export with a fixed size"
+        )
+    layout: Literal["NCHW", "NHWC"] = "NHWC" if info.layout == "NHWC" else "NCHW"
     reader = ImageFolderCalibrationReader(
-        calibration_dir, info.name, [int(d) for d in dims], layout=layout, max_images=max_images, preprocess=preprocess
+        calibration_dir,
+        info.name,
+        [int(d) for d in dims if isinstance(d, int)],
+        layout=layout,
+        max_images=max_images,
+        preprocess=preprocess,
     )
     formats = {"qdq": q.QuantFormat.QDQ, "qoperator": q.QuantFormat.QOperator}
     methods = {
@@ -652,6 +686,9 @@ class OnnxSession:
     a warning names the provider actually used. ``provider_options`` maps a provider (short or
     full name) to its options dict. ``batch_size`` splits large inputs into chunks (also used to
     feed models exported with a fixed batch: the last chunk is padded and the padding dropped).
+    ``allow_spinning=False`` lets idle onnxruntime threads sleep instead of busy-waiting (better
+    when Python pre/post-processing runs between calls or the CPU is shared);
+    ``session_config`` adds raw onnxruntime session config entries.
 
     Raises:
         FileNotFoundError / ValueError: missing or non-ONNX file (see :func:`load_onnx`).
@@ -673,6 +710,8 @@ class OnnxSession:
         batch_size: int | None = None,
         intra_op_threads: int | None = None,
         inter_op_threads: int | None = None,
+        allow_spinning: bool = True,
+        session_config: Mapping[str, str] | None = None,
     ) -> None:
         ort = _ort()
         self.path = Path(path)
@@ -681,7 +720,9 @@ class OnnxSession:
         for k, v in (provider_options or {}).items():
             full = resolve_providers([k])[0]
             if full not in requested:
-                raise ValueError(f"provider_options given for {k!r}, which is not among providers {requested}")
+                raise ValueError(
+                    f"provider_options given for {k!r}, which is not among providers {requested}"
+                )
             opts_by_name[full] = dict(v)
         if batch_size is not None and int(batch_size) < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
@@ -698,6 +739,11 @@ class OnnxSession:
         if inter_op_threads is not None:
             so.inter_op_num_threads = int(inter_op_threads)
         so.log_severity_level = 3
+        if not allow_spinning:  # idle worker threads sleep: better throughput on shared / busy CPUs
+            so.add_session_config_entry("session.intra_op.allow_spinning", "0")
+            so.add_session_config_entry("session.inter_op.allow_spinning", "0")
+        for key, value in (session_config or {}).items():
+            so.add_session_config_entry(str(key), str(value))
         try:
             self.session = ort.InferenceSession(
                 str(self.path),
@@ -729,7 +775,9 @@ class OnnxSession:
     @staticmethod
     def _info(node: Any) -> TensorInfo:
         shape = tuple(d if isinstance(d, int) else (d if isinstance(d, str) else None) for d in node.shape)
-        return TensorInfo(node.name, shape, np.dtype(_ORT_TYPES.get(node.type, np.float32)), _guess_layout(shape))
+        return TensorInfo(
+            node.name, shape, np.dtype(_ORT_TYPES.get(node.type, np.float32)), _guess_layout(shape)
+        )
 
     @property
     def input_names(self) -> list[str]:
@@ -780,14 +828,18 @@ class OnnxSession:
             unknown = set(inputs) - set(self.input_names)
             missing = set(self.input_names) - set(inputs)
             if unknown or missing:
-                raise ValueError(f"{self.path.name} expects inputs {self.input_names}; unknown {sorted(unknown)}, missing {sorted(missing)}")
+                raise ValueError(
+                    f"{self.path.name} expects inputs {self.input_names}; unknown {sorted(unknown)}, missing {sorted(missing)}"
+                )
             feed = {i.name: self._check(i, inputs[i.name]) for i in self.inputs}
         else:
             if len(self.inputs) != 1:
                 raise ValueError(f"{self.path.name} has inputs {self.input_names}; pass a dict name -> array")
             feed = {self.inputs[0].name: self._check(self.inputs[0], inputs)}
         names = list(output_names) if output_names else None
-        batches = {i.shape[0] for i in self.inputs if i.shape and isinstance(i.shape[0], int) and i.shape[0] > 0}
+        batches = {
+            i.shape[0] for i in self.inputs if i.shape and isinstance(i.shape[0], int) and i.shape[0] > 0
+        }
         model_batch = batches.pop() if len(batches) == 1 else None
         chunk = model_batch or self.batch_size
         first = next(iter(feed.values()))
@@ -847,7 +899,9 @@ def build_trt_engine(
         if not isinstance(v, int | np.integer) or isinstance(v, bool) or v < 1:
             raise ValueError(f"{name} must be a positive integer, got {v!r}")
     if not min_batch <= opt_batch <= max_batch:
-        raise ValueError(f"batch profile must satisfy min <= opt <= max, got {min_batch}, {opt_batch}, {max_batch}")
+        raise ValueError(
+            f"batch profile must satisfy min <= opt <= max, got {min_batch}, {opt_batch}, {max_batch}"
+        )
     if not workspace_gb > 0:
         raise ValueError(f"workspace_gb must be positive, got {workspace_gb}")
     cache: Path | None = None
@@ -866,13 +920,20 @@ def build_trt_engine(
     inputs = [i for i in model.graph.input if i.name not in init_names]
     profile_shapes: dict[str, tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...]]] = {}
     for inp in inputs:
-        dims = [d.dim_value if d.HasField("dim_value") and d.dim_value > 0 else None for d in inp.type.tensor_type.shape.dim]
+        dims = [
+            d.dim_value if d.HasField("dim_value") and d.dim_value > 0 else None
+            for d in inp.type.tensor_type.shape.dim
+        ]
         if any(d is None for d in dims[1:]):
-            raise ValueError(f"{src}: input {inp.name!r} has dynamic non-batch dims {dims}; export with a fixed size")
+            raise ValueError(
+                f"{src}: input {inp.name!r} has dynamic non-batch dims {dims}; export with a fixed size"
+            )
         rest = tuple(int(d) for d in dims[1:])  # type: ignore[arg-type]
         if dims and dims[0] is not None and not (min_batch == opt_batch == max_batch == dims[0]):
             if (min_batch, opt_batch, max_batch) != (1, 1, 1):
-                raise ValueError(f"{src}: input {inp.name!r} has a fixed batch {dims[0]}; re-export with a dynamic batch")
+                raise ValueError(
+                    f"{src}: input {inp.name!r} has a fixed batch {dims[0]}; re-export with a dynamic batch"
+                )
             profile_shapes[inp.name] = ((dims[0], *rest),) * 3  # type: ignore[assignment]
         else:
             profile_shapes[inp.name] = ((min_batch, *rest), (opt_batch, *rest), (max_batch, *rest))
@@ -901,7 +962,15 @@ def build_trt_engine(
     if serialized is None:
         raise RuntimeError(f"TensorRT failed to build an engine from {src} (see the TensorRT log above)")
     write_bytes_atomic(dst, bytes(serialized), overwrite=overwrite)
-    log.info("built TensorRT engine %s (fp16=%s, int8=%s, batch %d/%d/%d)", dst, fp16, int8, min_batch, opt_batch, max_batch)
+    log.info(
+        "built TensorRT engine %s (fp16=%s, int8=%s, batch %d/%d/%d)",
+        dst,
+        fp16,
+        int8,
+        min_batch,
+        opt_batch,
+        max_batch,
+    )
     return dst
 
 

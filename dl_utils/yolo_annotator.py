@@ -23,7 +23,9 @@ from __future__ import annotations
 
 import ast
 import os
-from collections.abc import Mapping, Sequence
+import queue
+import threading
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -167,7 +169,9 @@ def decode_yolo_output(
 
     pred = np.asarray(outputs[0])
     if pred.ndim != 3 or pred.shape[1] < 4 + nc:
-        raise ValueError(f"unexpected YOLO output shape {pred.shape} for {nc} classes (expected B x (4+nc+...) x anchors)")
+        raise ValueError(
+            f"unexpected YOLO output shape {pred.shape} for {nc} classes (expected B x (4+nc+...) x anchors)"
+        )
     protos = None
     if task == "segment":
         if len(outputs) < 2:
@@ -192,7 +196,11 @@ def decode_yolo_output(
         xyxy[:, :2] = xywh[:, :2] - xywh[:, 2:] / 2
         xyxy[:, 2:] = xywh[:, :2] + xywh[:, 2:] / 2
         s, c = score[b, idx], best[b, idx]
-        k = nms(xyxy, s, classes=None if agnostic else c, iou_threshold=iou, max_det=max_det) if idx.size else np.zeros(0, np.int64)
+        k = (
+            nms(xyxy, s, classes=None if agnostic else c, iou_threshold=iou, max_det=max_det)
+            if idx.size
+            else np.zeros(0, np.int64)
+        )
         boxes_in = xyxy[k]
         det = Detections(
             boxes=t.inverse_boxes(boxes_in.astype(np.float64)) if k.size else np.zeros((0, 4)),
@@ -213,7 +221,11 @@ def decode_yolo_output(
         elif task == "pose" and kpt_shape is not None:
             nk, nd = kpt_shape
             kp = extra[:, : nk * nd].reshape(-1, nk, nd).astype(np.float64)
-            xy = t.inverse_points(kp[..., :2].reshape(-1, 2)).reshape(-1, nk, 2) if k.size else np.zeros((0, nk, 2))
+            xy = (
+                t.inverse_points(kp[..., :2].reshape(-1, 2)).reshape(-1, nk, 2)
+                if k.size
+                else np.zeros((0, nk, 2))
+            )
             vis = kp[..., 2:3] if nd == 3 else np.ones((kp.shape[0], nk, 1))
             det.keypoints = np.concatenate([xy, vis], axis=-1)
         results.append(det)
@@ -228,12 +240,20 @@ class _OnnxBackend:
     kind = "onnx"
 
     def __init__(self, path: Path, providers: Sequence[str], imgsz: Any, threads: int | None) -> None:
-        self.session = OnnxSession(path, providers=providers, intra_op_threads=threads)
-        if len(self.session.inputs) != 1 or len(self.session.inputs[0].shape) != 4 or self.session.inputs[0].layout == "NHWC":
-            raise ValueError(f"{path}: expected one NCHW image input (ultralytics export), got {self.session.inputs}")
+        self.session = OnnxSession(path, providers=providers, intra_op_threads=threads, allow_spinning=False)
+        if (
+            len(self.session.inputs) != 1
+            or len(self.session.inputs[0].shape) != 4
+            or self.session.inputs[0].layout == "NHWC"
+        ):
+            raise ValueError(
+                f"{path}: expected one NCHW image input (ultralytics export), got {self.session.inputs}"
+            )
         meta = {k: _parse_meta(v) for k, v in self.session.metadata.items()}
         if "names" not in meta:
-            raise ValueError(f"{path}: no class names in the ONNX metadata; export it with ultralytics (model.export(format='onnx'))")
+            raise ValueError(
+                f"{path}: no class names in the ONNX metadata; export it with ultralytics (model.export(format='onnx'))"
+            )
         self.names = {int(k): str(v) for k, v in dict(meta["names"]).items()}
         self.task: Task = meta.get("task", "detect")
         if self.task not in ("detect", "segment", "pose"):
@@ -243,8 +263,10 @@ class _OnnxBackend:
         self.kpt_shape = (int(kpt[0]), int(kpt[1])) if kpt else None
         self.kpt_names = meta.get("kpt_names")
         if bool(meta.get("end2end", False)):
-            raise ValueError(f"{path}: end-to-end (NMS-free) exports are not supported; export with end2end=False or nms=False")
-        shape = self.session.inputs[0].shape
+            raise ValueError(
+                f"{path}: end-to-end (NMS-free) exports are not supported; export with end2end=False or nms=False"
+            )
+        shape: Any = self.session.inputs[0].shape
         self.dynamic_size = not (isinstance(shape[2], int) and isinstance(shape[3], int))
         self.fixed_batch = shape[0] if isinstance(shape[0], int) else None
         model_hw = (int(shape[2]), int(shape[3])) if not self.dynamic_size else None
@@ -252,7 +274,9 @@ class _OnnxBackend:
         if imgsz is not None:
             want = _as_hw(imgsz)
             if model_hw is not None and want != model_hw:
-                raise ValueError(f"{path} has a fixed input size {model_hw}; imgsz={imgsz} does not fit (re-export with dynamic=True)")
+                raise ValueError(
+                    f"{path} has a fixed input size {model_hw}; imgsz={imgsz} does not fit (re-export with dynamic=True)"
+                )
             self.imgsz = want
         else:
             hw = model_hw or meta_hw
@@ -260,40 +284,71 @@ class _OnnxBackend:
                 raise ValueError(f"{path}: dynamic input size and no imgsz in metadata; pass imgsz")
             self.imgsz = hw
         out0 = self.session.outputs[0].shape
-        extra = {"detect": 0, "segment": 32, "pose": (self.kpt_shape[0] * self.kpt_shape[1]) if self.kpt_shape else 0}[self.task]
+        extra = {
+            "detect": 0,
+            "segment": 32,
+            "pose": (self.kpt_shape[0] * self.kpt_shape[1]) if self.kpt_shape else 0,
+        }[self.task]
         if isinstance(out0[1], int) and out0[1] < 4 + len(self.names) + extra:
-            raise ValueError(f"{path}: output {list(out0)} does not fit {len(self.names)} classes for task {self.task}")
+            raise ValueError(
+                f"{path}: output {list(out0)} does not fit {len(self.names)} classes for task {self.task}"
+            )
         self.nm = (int(out0[1]) - 4 - len(self.names)) if isinstance(out0[1], int) else 32
 
-    def infer(self, images: Sequence[np.ndarray], conf: float, iou: float, max_det: int, classes: Any, agnostic: bool) -> list[Detections]:
-        # one run per image shape: minimal (stride-multiple) padding like ultralytics' predictor on
-        # one image, whatever the batching -- results do not depend on how frames are grouped
+    def prepare(self, images: Sequence[np.ndarray]) -> list[tuple[list[int], np.ndarray, list[Any]]]:
+        """Letterbox and stack, one group per image shape (minimal stride-multiple padding like
+        ultralytics' predictor on one image, whatever the batching: results never depend on
+        grouping). Returns ``(indices, batch, transforms)`` per group."""
         groups: dict[tuple[int, ...], list[int]] = {}
         for i, im in enumerate(images):
             groups.setdefault(im.shape, []).append(i)
-        out: list[Detections | None] = [None] * len(images)
+        out = []
         for idx in groups.values():
-            for i, det in zip(idx, self._infer_same_shape([images[i] for i in idx], conf, iou, max_det, classes, agnostic), strict=True):
+            x, transforms = preprocess_batch(
+                [images[i] for i in idx], self.imgsz, self.stride, auto=self.dynamic_size
+            )
+            out.append((idx, x, transforms))
+        return out
+
+    def run(
+        self,
+        prepared: list[tuple[list[int], np.ndarray, list[Any]]],
+        conf: float,
+        iou: float,
+        max_det: int,
+        classes: Any,
+        agnostic: bool,
+    ) -> list[Detections]:
+        n = sum(len(idx) for idx, _, _ in prepared)
+        out: list[Detections | None] = [None] * n
+        for idx, x, transforms in prepared:
+            outputs = self.session.run(x)
+            dets = decode_yolo_output(
+                outputs,
+                transforms,
+                len(self.names),
+                self.task,
+                conf=conf,
+                iou=iou,
+                max_det=max_det,
+                classes=classes,
+                agnostic=agnostic,
+                kpt_shape=self.kpt_shape,
+            )
+            for i, det in zip(idx, dets, strict=True):
                 out[i] = det
         return out  # type: ignore[return-value]
 
-    def _infer_same_shape(
-        self, images: Sequence[np.ndarray], conf: float, iou: float, max_det: int, classes: Any, agnostic: bool
+    def infer(
+        self,
+        images: Sequence[np.ndarray],
+        conf: float,
+        iou: float,
+        max_det: int,
+        classes: Any,
+        agnostic: bool,
     ) -> list[Detections]:
-        x, transforms = preprocess_batch(images, self.imgsz, self.stride, auto=self.dynamic_size)
-        outputs = self.session.run(x)
-        return decode_yolo_output(
-            outputs,
-            transforms,
-            len(self.names),
-            self.task,
-            conf=conf,
-            iou=iou,
-            max_det=max_det,
-            classes=classes,
-            agnostic=agnostic,
-            kpt_shape=self.kpt_shape,
-        )
+        return self.run(self.prepare(images), conf, iou, max_det, classes, agnostic)
 
 
 class _UltralyticsBackend:
@@ -319,7 +374,23 @@ class _UltralyticsBackend:
         self.imgsz = _as_hw(imgsz if imgsz is not None else args.get("imgsz", 640))
         self.device = device
 
-    def infer(self, images: Sequence[np.ndarray], conf: float, iou: float, max_det: int, classes: Any, agnostic: bool) -> list[Detections]:
+    def prepare(self, images: Sequence[np.ndarray]) -> Sequence[np.ndarray]:
+        return images  # ultralytics letterboxes inside predict
+
+    def run(
+        self, prepared: Any, conf: float, iou: float, max_det: int, classes: Any, agnostic: bool
+    ) -> list[Detections]:
+        return self.infer(prepared, conf, iou, max_det, classes, agnostic)
+
+    def infer(
+        self,
+        images: Sequence[np.ndarray],
+        conf: float,
+        iou: float,
+        max_det: int,
+        classes: Any,
+        agnostic: bool,
+    ) -> list[Detections]:
         from dl_utils.cv_utils import letterbox_transform
 
         bgr = [np.ascontiguousarray(im[..., ::-1]) for im in images]  # ultralytics takes BGR arrays
@@ -355,12 +426,55 @@ class _UltralyticsBackend:
                 nk = self.kpt_shape[0] if self.kpt_shape else 0
                 if r.keypoints is not None and len(det):
                     xy = r.keypoints.xy.cpu().numpy().astype(np.float64)
-                    vis = r.keypoints.conf.cpu().numpy()[..., None] if r.keypoints.conf is not None else np.ones((*xy.shape[:2], 1))
+                    vis = (
+                        r.keypoints.conf.cpu().numpy()[..., None]
+                        if r.keypoints.conf is not None
+                        else np.ones((*xy.shape[:2], 1))
+                    )
                     det.keypoints = np.concatenate([xy, vis.astype(np.float64)], axis=-1)
                 else:
                     det.keypoints = np.zeros((0, nk, 3))
             out.append(det)
         return out
+
+
+def _prefetch(items: Iterator[Any], depth: int = 2) -> Iterator[Any]:
+    """Run the ``items`` generator in a background thread, ``depth`` items ahead; re-raise its errors here."""
+    q: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def work() -> None:
+        try:
+            for item in items:
+                while not stop.is_set():
+                    try:
+                        q.put(("item", item), timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            q.put(("done", None))
+        except BaseException as exc:  # handed to the consumer
+            q.put(("error", exc))
+
+    thread = threading.Thread(target=work, name="yolo-prefetch", daemon=True)
+    thread.start()
+    try:
+        while True:
+            kind, value = q.get()
+            if kind == "done":
+                return
+            if kind == "error":
+                raise value
+            yield value
+    finally:
+        stop.set()
+        while thread.is_alive():
+            try:
+                q.get_nowait()
+            except queue.Empty:
+                thread.join(timeout=0.05)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -409,7 +523,12 @@ class YoloAnnotator:
             raise ValueError(f"mask_format must be 'polygon' or 'mask', got {mask_format!r}")
         self.backend = backend
         self.conf, self.iou, self.batch, self.max_det = float(conf), float(iou), int(batch), int(max_det)
-        self.agnostic, self.mask_format, self.kpt_conf, self.pose_boxes = agnostic, mask_format, float(kpt_conf), pose_boxes
+        self.agnostic, self.mask_format, self.kpt_conf, self.pose_boxes = (
+            agnostic,
+            mask_format,
+            float(kpt_conf),
+            pose_boxes,
+        )
         self.classes = None if classes is None else [int(c) for c in classes]
         if self.classes is not None:
             bad = [c for c in self.classes if c not in backend.names]
@@ -492,7 +611,9 @@ class YoloAnnotator:
                 labels += [LabelInfo(f"{self.names[i]}_box", "rectangle") for i in ids]
             return AnnotatorSpec(name, "pose", tuple(labels))
         if self.task == "segment":
-            return AnnotatorSpec(name, "segmentation", tuple(LabelInfo(self.names[i], self.mask_format) for i in ids))
+            return AnnotatorSpec(
+                name, "segmentation", tuple(LabelInfo(self.names[i], self.mask_format) for i in ids)
+            )
         return AnnotatorSpec(name, "detection", tuple(LabelInfo(self.names[i], "rectangle") for i in ids))
 
     @property
@@ -506,7 +627,11 @@ class YoloAnnotator:
         imgs = [as_rgb_frame(im, i) for i, im in enumerate(images)]
         out: list[Detections] = []
         for s in range(0, len(imgs), self.batch):
-            out.extend(self.backend.infer(imgs[s : s + self.batch], self.conf, self.iou, self.max_det, self.classes, self.agnostic))
+            out.extend(
+                self.backend.infer(
+                    imgs[s : s + self.batch], self.conf, self.iou, self.max_det, self.classes, self.agnostic
+                )
+            )
         return out
 
     def annotate(self, frames: FrameInput, progress: bool = False, conf: float | None = None) -> pd.DataFrame:
@@ -518,15 +643,24 @@ class YoloAnnotator:
         from tqdm.auto import tqdm
 
         thr = self.conf if conf is None else float(conf)
-        total = len(frames) if hasattr(frames, "__len__") and not isinstance(frames, str | os.PathLike | np.ndarray) else None
+        total = (
+            len(frames)
+            if hasattr(frames, "__len__") and not isinstance(frames, str | os.PathLike | np.ndarray)
+            else None
+        )
         bar = tqdm(total=total, desc=f"{self.spec.name}", unit="frame", disable=not progress)
         tables: list[pd.DataFrame] = []
-        try:
+
+        def produce() -> Iterator[tuple[list[int], Any]]:
             for chunk in frames_batches(frames, self.batch):
-                ids = [i for i, _ in chunk]
-                dets = self.backend.infer([im for _, im in chunk], thr, self.iou, self.max_det, self.classes, self.agnostic)
+                yield [i for i, _ in chunk], self.backend.prepare([im for _, im in chunk])
+
+        try:
+            # frames are read and letterboxed in a background thread while the model runs here
+            for ids, prepared in _prefetch(produce()):
+                dets = self.backend.run(prepared, thr, self.iou, self.max_det, self.classes, self.agnostic)
                 tables.append(self.detections_to_table(dets, ids))
-                bar.update(len(chunk))
+                bar.update(len(ids))
         finally:
             bar.close()
         tables = [t for t in tables if len(t)]
@@ -534,13 +668,22 @@ class YoloAnnotator:
             return empty_annotations()
         return normalize_annotations(pd.concat(tables, ignore_index=True))
 
-    def detections_to_table(self, detections: Sequence[Detections], frames: Sequence[int] | None = None) -> pd.DataFrame:
+    def detections_to_table(
+        self, detections: Sequence[Detections], frames: Sequence[int] | None = None
+    ) -> pd.DataFrame:
         """Turn per-image :class:`Detections` into annotation-table rows (frame = ``frames[i]`` or ``i``)."""
         frame_ids = list(range(len(detections))) if frames is None else [int(f) for f in frames]
         if len(frame_ids) != len(detections):
             raise ValueError(f"{len(frame_ids)} frame ids for {len(detections)} detections")
         names = self.names
-        rows: dict[str, list[Any]] = {"frame": [], "label": [], "type": [], "points": [], "score": [], "elements": []}
+        rows: dict[str, list[Any]] = {
+            "frame": [],
+            "label": [],
+            "type": [],
+            "points": [],
+            "score": [],
+            "elements": [],
+        }
 
         def add(frame: int, label: str, typ: str, points: Any, score: float, elements: Any = None) -> None:
             rows["frame"].append(frame)
@@ -555,9 +698,13 @@ class YoloAnnotator:
             if n == 0:
                 continue
             labels = [names[int(c)] for c in det.classes]
-            if self.task == "detect":
-                for i in range(n):
-                    add(f, labels[i], "rectangle", det.boxes[i], float(det.scores[i]))
+            if self.task == "detect":  # whole columns at once
+                rows["frame"].extend([f] * n)
+                rows["label"].extend(labels)
+                rows["type"].extend(["rectangle"] * n)
+                rows["points"].extend(np.asarray(det.boxes, dtype=np.float64))
+                rows["score"].extend(det.scores.tolist())
+                rows["elements"].extend([None] * n)
             elif self.task == "segment":
                 self._add_masks(add, f, det, labels)
             else:
@@ -565,7 +712,11 @@ class YoloAnnotator:
                 for i in range(n):
                     kps = det.keypoints[i] if det.keypoints is not None else np.zeros((0, 3))
                     elements = [
-                        {"label": kp_names[j], "points": kps[j, :2], "outside": bool(kps[j, 2] < self.kpt_conf)}
+                        {
+                            "label": kp_names[j],
+                            "points": kps[j, :2],
+                            "outside": bool(kps[j, 2] < self.kpt_conf),
+                        }
                         for j in range(kps.shape[0])
                     ]
                     add(f, labels[i], "skeleton", None, float(det.scores[i]), elements)
@@ -573,7 +724,9 @@ class YoloAnnotator:
                         add(f, f"{labels[i]}_box", "rectangle", det.boxes[i], float(det.scores[i]))
         if not rows["frame"]:
             return empty_annotations()
-        df = pd.DataFrame({k: pd.Series(v, dtype=object) if k in ("points", "elements") else v for k, v in rows.items()})
+        df = pd.DataFrame(
+            {k: pd.Series(v, dtype=object) if k in ("points", "elements") else v for k, v in rows.items()}
+        )
         df["source"] = "auto"
         return normalize_annotations(df)
 
@@ -586,7 +739,13 @@ class YoloAnnotator:
             if m.empty:
                 continue
             if self.mask_format == "mask":
-                add(frame, labels[i], "mask", np.asarray(m.to_cvat_rle(), dtype=np.float64), float(det.scores[i]))
+                add(
+                    frame,
+                    labels[i],
+                    "mask",
+                    np.asarray(m.to_cvat_rle(), dtype=np.float64),
+                    float(det.scores[i]),
+                )
                 continue
             polys = m.to_polygons()
             polys = [p for p in polys if p.exterior.shape[0] >= 3]
@@ -599,7 +758,14 @@ class YoloAnnotator:
         return f"YoloAnnotator(task={self.task}, backend={self.backend.kind}, imgsz={self.imgsz}, conf={self.conf}, classes={len(self.names)})"
 
 
-def create(model: str, conf: float = 0.25, iou: float = 0.7, imgsz: int | None = None, batch: int = 1, mask_format: str = "polygon") -> Any:
+def create(
+    model: str,
+    conf: float = 0.25,
+    iou: float = 0.7,
+    imgsz: int | None = None,
+    batch: int = 1,
+    mask_format: str = "polygon",
+) -> Any:
     """Entry point for ``cvat-cli task auto-annotate --function-module dl_utils.yolo_annotator -p model=str:best.onnx``.
 
     Returns a ``cvat_sdk`` DetectionFunction running :class:`YoloAnnotator`.
@@ -607,5 +773,7 @@ def create(model: str, conf: float = 0.25, iou: float = 0.7, imgsz: int | None =
     Example:
         >>> fn = create("best.onnx", conf=0.3)  # doctest: +SKIP
     """
-    annotator = YoloAnnotator.from_path(model, conf=conf, iou=iou, imgsz=imgsz, batch=batch, mask_format=mask_format)  # type: ignore[arg-type]
+    annotator = YoloAnnotator.from_path(
+        model, conf=conf, iou=iou, imgsz=imgsz, batch=batch, mask_format=mask_format
+    )  # type: ignore[arg-type]
     return to_cvat_detection_function(annotator)

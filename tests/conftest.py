@@ -16,7 +16,9 @@ YOLO_COLORS = ((220, 40, 40), (40, 200, 40), (40, 40, 220))  # box, ellipse, squ
 YOLO_NAMES = {0: "box", 1: "ellipse", 2: "square"}
 
 
-def draw_yolo_scene(rng: np.random.Generator, h: int, w: int, n_max: int = 3) -> tuple[np.ndarray, list[tuple[int, float, float, float, float]]]:
+def draw_yolo_scene(
+    rng: np.random.Generator, h: int, w: int, n_max: int = 3
+) -> tuple[np.ndarray, list[tuple[int, float, float, float, float]]]:
     """An RGB image with 1..n_max filled rectangles/ellipses of 3 classes and their YOLO labels."""
     import cv2
 
@@ -65,8 +67,12 @@ def yolo_detect_model(tmp_path_factory: pytest.TempPathFactory) -> YoloModelFile
         for i in range(n):
             img, labels = draw_yolo_scene(rng, 160, 160)
             cv2.imwrite(str(root / "images" / split / f"{i}.png"), img[..., ::-1])
-            (root / "labels" / split / f"{i}.txt").write_text("\n".join(" ".join(f"{v:.6f}" if k else str(v) for k, v in enumerate(lab)) for lab in labels))
-    (root / "data.yaml").write_text(f"path: {root}\ntrain: images/train\nval: images/val\nnames: {YOLO_NAMES}\n")
+            (root / "labels" / split / f"{i}.txt").write_text(
+                "\n".join(" ".join(f"{v:.6f}" if k else str(v) for k, v in enumerate(lab)) for lab in labels)
+            )
+    (root / "data.yaml").write_text(
+        f"path: {root}\ntrain: images/train\nval: images/val\nnames: {YOLO_NAMES}\n"
+    )
     model = YOLO("yolov8n.yaml")
     model.train(
         data=str(root / "data.yaml"), epochs=12, imgsz=160, batch=8, workers=0, plots=False, device="cpu",
@@ -87,7 +93,13 @@ def _random_head_model(root: Path, task: str) -> YoloModelFiles:
     _yolo_env()
     import ultralytics
 
-    base = Path(ultralytics.__file__).parent / "cfg" / "models" / "v8" / f"yolov8-{'seg' if task == 'segment' else 'pose'}.yaml"
+    base = (
+        Path(ultralytics.__file__).parent
+        / "cfg"
+        / "models"
+        / "v8"
+        / f"yolov8-{'seg' if task == 'segment' else 'pose'}.yaml"
+    )
     cfg = yaml.safe_load(base.read_text())
     cfg["nc"] = 2 if task == "segment" else 1
     if task == "pose":

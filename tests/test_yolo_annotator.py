@@ -6,7 +6,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from conftest import draw_yolo_scene
 
 pytest.importorskip("ultralytics")
@@ -56,7 +55,9 @@ def test_onnx_detect_matches_ultralytics_predict_directly(yolo_detect_model):
 
     images = _scenes(3, 160, 160, seed=11)
     ours = YoloAnnotator.from_path(yolo_detect_model.onnx, conf=0.01).predict(images)
-    res = YOLO(str(yolo_detect_model.pt)).predict([im[..., ::-1] for im in images], imgsz=160, conf=0.01, verbose=False)
+    res = YOLO(str(yolo_detect_model.pt)).predict(
+        [im[..., ::-1] for im in images], imgsz=160, conf=0.01, verbose=False
+    )
     for a, r in zip(ours, res, strict=True):
         assert len(a) == len(r.boxes)
         if len(a):
@@ -120,7 +121,9 @@ def test_segment_onnx_matches_ultralytics(yolo_segment_model):
                 assert xs.min() >= np.floor(box[0]) - 1 and xs.max() <= np.ceil(box[2]) + 1
     polys = onnx.annotate(images[:1])
     assert set(polys["type"]) == {"polygon"} and all(len(p) >= 6 and len(p) % 2 == 0 for p in polys["points"])
-    masks = YoloAnnotator.from_path(yolo_segment_model.onnx, conf=0.25, mask_format="mask").annotate(images[:1])
+    masks = YoloAnnotator.from_path(yolo_segment_model.onnx, conf=0.25, mask_format="mask").annotate(
+        images[:1]
+    )
     assert set(masks["type"]) == {"mask"}
     from dl_utils.cv_utils import Mask
 
@@ -141,7 +144,11 @@ def test_pose_onnx_matches_ultralytics(yolo_pose_model):
         assert x.keypoints.shape == (len(x), 4, 3)
         np.testing.assert_allclose(x.keypoints, y.keypoints, atol=0.05)
     spec = onnx.spec
-    assert spec.kind == "pose" and spec.labels[0].type == "skeleton" and spec.labels[0].sublabels == ("0", "1", "2", "3")
+    assert (
+        spec.kind == "pose"
+        and spec.labels[0].type == "skeleton"
+        and spec.labels[0].sublabels == ("0", "1", "2", "3")
+    )
     table = onnx.annotate(images[:1])
     assert set(table["type"]) == {"skeleton"}
     el = table.iloc[0]["elements"]
@@ -184,3 +191,195 @@ def test_bad_inputs(yolo_detect_model, tmp_path):
         YoloAnnotator.from_path(yolo_detect_model.onnx, conf=1.5)
     with pytest.raises(ValueError, match="classes"):
         YoloAnnotator.from_path(yolo_detect_model.onnx, classes=[7])
+
+
+def test_cli_preannotate_video_and_images(yolo_detect_model, tmp_path):
+    pytest.importorskip("av")
+    import cv2
+    from typer.testing import CliRunner
+
+    from dl_utils import cvat
+    from dl_utils.cli import app
+    from dl_utils.video_utils import VideoWriter
+
+    frames = []
+    for t in range(12):  # a box moving right: one track
+        img = np.full((120, 200, 3), 30, np.uint8)
+        cv2.rectangle(img, (10 + 4 * t, 30), (70 + 4 * t, 90), (220, 40, 40), -1)
+        frames.append(img)
+    video = tmp_path / "clip.mp4"
+    with VideoWriter(video, fps=10) as w:
+        for f in frames:
+            w.write(f)
+    out = tmp_path / "pre.xml"
+    runner = CliRunner()
+    args = [
+        "preannotate",
+        str(yolo_detect_model.onnx),
+        str(video),
+        str(out),
+        "--conf",
+        "0.05",
+        "--tracker",
+        "sort",
+        "--min-hits",
+        "1",
+    ]
+    res = runner.invoke(app, args)
+    assert res.exit_code == 0, res.output
+    assert "tracks" in res.output and out.exists()
+    from lxml import etree
+
+    root = etree.parse(str(out)).getroot()
+    assert root.findtext("meta/task/size") == "12"
+    assert len(root.findall("track")) >= 1
+    assert runner.invoke(app, args).exit_code == 1  # refuses to overwrite without --force
+    assert runner.invoke(app, [*args, "--force"]).exit_code == 0
+
+    folder = tmp_path / "images"
+    folder.mkdir()
+    for i, f in enumerate(frames[:4]):
+        cv2.imwrite(str(folder / f"frame_{i}.png"), f[..., ::-1])
+    backup = tmp_path / "pre.zip"
+    res = runner.invoke(
+        app,
+        [
+            "preannotate",
+            str(yolo_detect_model.pt),
+            str(folder),
+            str(backup),
+            "--conf",
+            "0.05",
+            "--imgsz",
+            "160",
+        ],
+    )
+    assert res.exit_code == 0, res.output
+    task = cvat.load(backup)
+    assert task.size == 4 and task.frames["name"].tolist() == [f"frame_{i}.png" for i in range(4)]
+    expected = YoloAnnotator.from_path(yolo_detect_model.pt, conf=0.05, imgsz=160).annotate(folder)
+    assert len(task.annotations) == len(expected) and set(task.label_names) == {"box", "ellipse", "square"}
+    res = runner.invoke(
+        app, ["preannotate", str(tmp_path / "missing.onnx"), str(folder), str(tmp_path / "x.xml")]
+    )
+    assert res.exit_code == 1 and "not found" in res.output
+
+
+def test_cli_onnx_info_and_verify(yolo_detect_model):
+    import json
+
+    from typer.testing import CliRunner
+
+    from dl_utils.cli import app
+
+    runner = CliRunner()
+    res = runner.invoke(app, ["onnx", "info", str(yolo_detect_model.onnx)])
+    assert res.exit_code == 0, res.output
+    info = json.loads(res.output)
+    assert info["metadata"]["task"] == "detect" and info["inputs"][0]["shape"] == [
+        "batch",
+        3,
+        "height",
+        "width",
+    ]
+    res = runner.invoke(
+        app,
+        [
+            "onnx",
+            "verify",
+            str(yolo_detect_model.onnx),
+            "--pt",
+            str(yolo_detect_model.pt),
+            "--imgsz",
+            "160",
+            "--n-random",
+            "1",
+        ],
+    )
+    assert res.exit_code == 0, res.output
+    assert "max abs error" in res.output
+
+
+def test_docs_examples_run(tmp_path, monkeypatch):
+    """Every python block of docs/yolo_annotator.md runs, in order, in one temporary folder."""
+    import re
+
+    doc = Path(__file__).resolve().parents[1] / "docs" / "yolo_annotator.md"
+    blocks = re.findall(r"```python\n(.*?)```", doc.read_text(encoding="utf-8"), flags=re.S)
+    assert blocks
+    monkeypatch.chdir(tmp_path)
+    for i, block in enumerate(blocks):
+        exec(compile(block, f"{doc.name}[block {i}]", "exec"), {"__name__": "__doc_example__"})
+
+
+def test_docstring_examples(tmp_path, monkeypatch):
+    import doctest
+    import importlib
+
+    monkeypatch.chdir(tmp_path)
+    result = doctest.testmod(
+        importlib.import_module("dl_utils.yolo_annotator"),
+        optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE,
+    )
+    assert result.failed == 0 and result.attempted > 0
+
+
+def test_decode_hand_made_output():
+    """Thresholds, class-aware NMS and the inverse letterbox on a hand-written prediction tensor."""
+    from dl_utils.cv_utils import letterbox_transform
+    from dl_utils.yolo_annotator import decode_yolo_output
+
+    # anchors: (cx, cy, w, h, score_c0, score_c1)
+    anchors = np.array(
+        [
+            [50, 50, 20, 20, 0.9, 0.1],  # kept
+            [51, 50, 20, 20, 0.8, 0.0],  # same class, IoU > 0.7 with the first: suppressed
+            [51, 50, 20, 20, 0.0, 0.7],  # other class: kept
+            [10, 10, 4, 4, 0.25, 0.0],  # score == conf: dropped (ultralytics keeps score > conf)
+        ],
+        np.float32,
+    )
+    out = anchors.T[None]  # 1 x 6 x 4
+    t = letterbox_transform((50, 100), 100)  # frame 50x100 -> 100x100 input, scale 1, pad top 25
+    (det,) = decode_yolo_output([out], [t], nc=2, conf=0.25, iou=0.7)
+    assert det.classes.tolist() == [0, 1]
+    np.testing.assert_allclose(det.scores, [0.9, 0.7], atol=1e-6)
+    np.testing.assert_allclose(det.boxes[0], [40, 15, 60, 35])
+    (agn,) = decode_yolo_output([out], [t], nc=2, conf=0.25, iou=0.7, agnostic=True)
+    assert agn.classes.tolist() == [0]
+    (only1,) = decode_yolo_output([out], [t], nc=2, conf=0.25, classes=[1])
+    assert only1.classes.tolist() == [1]
+    with pytest.raises(ValueError, match="unexpected YOLO output shape"):
+        decode_yolo_output([out[:, :3]], [t], nc=2)
+    with pytest.raises(ValueError, match="prototypes"):
+        decode_yolo_output([out], [t], nc=2, task="segment")
+
+
+def test_fake_onnx_metadata_and_fixed_size_errors(tmp_path):
+    import torch
+
+    from dl_utils.onnx_utils import export_torch
+
+    class Fake(torch.nn.Module):
+        def forward(self, x):  # noqa: ANN001, ANN201
+            return (
+                torch.nn.functional.avg_pool2d(x, 16).flatten(2)[:, [0, 1, 2, 0, 1, 2]].repeat(1, 1, 2) * 0.1
+            )  # B x 6 x 8
+
+    meta = {"names": "{0: 'a', 1: 'b'}", "imgsz": "[32, 32]", "stride": "32", "task": "detect"}
+    fixed = export_torch(
+        Fake(), torch.zeros(1, 3, 32, 32), tmp_path / "fixed.onnx", input_names=["images"], metadata=meta
+    )
+    ann = YoloAnnotator.from_path(fixed, conf=0.5)
+    assert ann.names == {0: "a", 1: "b"} and ann.imgsz == (32, 32)
+    assert len(ann.annotate([np.zeros((20, 40, 3), np.uint8)])) == 0
+    with pytest.raises(ValueError, match="fixed input size"):
+        YoloAnnotator.from_path(fixed, imgsz=64)
+    bare = export_torch(Fake(), torch.zeros(1, 3, 32, 32), tmp_path / "bare.onnx")
+    with pytest.raises(ValueError, match="no class names"):
+        YoloAnnotator.from_path(bare)
+    seg = export_torch(
+        Fake(), torch.zeros(1, 3, 32, 32), tmp_path / "obb.onnx", metadata={**meta, "task": "obb"}
+    )
+    with pytest.raises(ValueError, match="task 'obb' is not supported"):
+        YoloAnnotator.from_path(seg)

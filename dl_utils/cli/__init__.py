@@ -35,6 +35,8 @@ _SUBAPPS: list[tuple[str, str | None]] = [
     ("cvat_cmd", "cvat"),
     ("video_cmd", "video"),
     ("demo_cmd", "demo"),
+    ("infer_cmd", None),
+    ("onnx_cmd", "onnx"),
 ]
 
 

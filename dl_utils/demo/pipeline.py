@@ -65,11 +65,14 @@ class DemoConfig:
     annotated_fraction: float = 0.5
     scene_frames: int = 25
     seed: int = 0
-    model: str = "yolov8n.yaml"
+    model: str = "yolov8n-tiny.yaml"  # shipped in dl_utils/data: yolov8n at half width, ~3x faster on CPU
     imgsz: int = 320
     batch: int = 16
-    max_epochs: int = 60
+    max_epochs: int = 300  # an upper bound: the time budget decides
     train_seconds: float | None = 170.0
+    optimizer: str = "AdamW"
+    lr0: float = 0.01  # from scratch in ~30 epochs: measured 0.69 mAP50 vs 0.35 with the auto choice
+    warmup_epochs: float = 1.0
     conf: float = 0.25
     tracker_max_age: int = 5
     tracker_min_hits: int = 2
@@ -102,7 +105,16 @@ class DemoConfig:
 _STEP_PARAMS: dict[str, tuple[str, ...]] = {
     "01_sample": ("seconds", "fps", "width", "height", "objects_per_class", "annotated_fraction", "seed"),
     "02_dataset": ("scene_frames",),
-    "03_train": ("model", "imgsz", "batch", "max_epochs", "train_seconds"),
+    "03_train": (
+        "model",
+        "imgsz",
+        "batch",
+        "max_epochs",
+        "train_seconds",
+        "optimizer",
+        "lr0",
+        "warmup_epochs",
+    ),
     "04_export": (),
     "05_preannotate": ("conf", "tracker_max_age", "tracker_min_hits", "tracker_iou"),
     "06_evaluate": (),
@@ -340,14 +352,14 @@ def _step_dataset(tmp: Path, cfg: DemoConfig, out: Path) -> dict[str, Any]:
     }
 
 
-def _fix_data_yaml(dataset: Path) -> Path:
-    """Make ``path`` in data.yaml absolute for the folder the dataset now lives in."""
+def _fix_data_yaml(dataset: Path, dest: Path) -> Path:
+    """A copy of data.yaml in ``dest`` whose ``path`` points at the dataset's folder (absolute)."""
     import yaml
 
     data_yaml = dataset / "data.yaml"
     data = yaml.safe_load(data_yaml.read_text())
     data["path"] = str(dataset.resolve())
-    fixed = dataset.parent / "data_abs.yaml"
+    fixed = dest / "data.yaml"
     fixed.write_text(yaml.safe_dump(data, sort_keys=False, allow_unicode=True))
     return fixed
 
@@ -355,17 +367,22 @@ def _fix_data_yaml(dataset: Path) -> Path:
 def _step_train(tmp: Path, cfg: DemoConfig, out: Path) -> dict[str, Any]:
     from dl_utils.yolo.train import train_yolo
 
-    data = _fix_data_yaml(out / "02_dataset" / "dataset")
+    data = _fix_data_yaml(out / "02_dataset" / "dataset", tmp)
+    shipped = Path(__file__).resolve().parents[1] / "data" / cfg.model
+    model = str(shipped) if shipped.is_file() else cfg.model
     res = train_yolo(
         data,
         tmp,
-        model=cfg.model,
+        model=model,
         epochs=cfg.max_epochs,
         imgsz=cfg.imgsz,
         batch=cfg.batch,
         time_limit_s=cfg.train_seconds,
         seed=cfg.seed,
         overwrite=True,
+        optimizer=cfg.optimizer,
+        lr0=cfg.lr0,
+        warmup_epochs=cfg.warmup_epochs,
     )
     shutil.rmtree(tmp / "run", ignore_errors=True)
     shutil.rmtree(tmp / "val", ignore_errors=True)

@@ -146,11 +146,18 @@ def ellipse_polygon(
 
 def _segments(points: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Concatenate variable-length flat point arrays -> (xy (M, 2), counts (N,), starts (N,))."""
-    lengths = np.fromiter((len(p) for p in points), dtype=np.int64, count=len(points))
+    lengths = np.fromiter(map(len, points), dtype=np.int64, count=len(points))
     flat = np.concatenate(list(points)) if len(points) else np.zeros(0)
     counts = lengths // 2
     starts = np.concatenate([[0], np.cumsum(counts)[:-1]]).astype(np.int64) if len(counts) else counts
     return flat[: 2 * counts.sum()].reshape(-1, 2) if len(flat) else np.zeros((0, 2)), counts, starts
+
+
+def _isin(values: np.ndarray, names: Sequence[str]) -> np.ndarray:
+    """``np.isin`` for an object array of strings (hashing its few distinct values, no sort)."""
+    codes, uniq = pd.factorize(values)
+    hit = np.array([u in names for u in uniq.tolist()] + [False], dtype=bool)
+    return hit[codes]  # code -1 (missing) -> the appended False
 
 
 def _rows(points: np.ndarray, k: int) -> np.ndarray:
@@ -232,7 +239,10 @@ def shape_boxes(shapes: pd.DataFrame) -> np.ndarray:
         if "rotation" in shapes.columns
         else np.zeros(n)
     )
-    lengths = np.fromiter((len(p) if p is not None else 0 for p in points), dtype=np.int64, count=n)
+    try:
+        lengths = np.fromiter(map(len, points), dtype=np.int64, count=n)
+    except TypeError:  # None rows
+        lengths = np.fromiter((len(p) if p is not None else 0 for p in points), dtype=np.int64, count=n)
 
     sel = np.flatnonzero((types == "rectangle") & (lengths == 4))
     if len(sel):
@@ -253,8 +263,12 @@ def shape_boxes(shapes: pd.DataFrame) -> np.ndarray:
         hh = np.sqrt((rx * np.sin(th)) ** 2 + (ry * np.cos(th)) ** 2)
         boxes[sel] = np.stack([cx - hw, cy - hh, cx + hw, cy + hh], axis=1)
 
-    sel = np.flatnonzero(np.isin(types, ["polygon", "polyline", "points"]) & (lengths >= 2))
-    if len(sel):
+    sel = np.flatnonzero(_isin(types, ("polygon", "polyline", "points")) & (lengths >= 2))
+    if len(sel) and (lengths[sel] == lengths[sel[0]]).all() and lengths[sel[0]] % 2 == 0:
+        # all with the same number of points: one (N, K, 2) array
+        xy = _rows(points[sel], int(lengths[sel[0]])).reshape(len(sel), -1, 2)
+        boxes[sel] = np.concatenate([xy.min(axis=1), xy.max(axis=1)], axis=1)
+    elif len(sel):
         xy, counts, starts = _segments(list(points[sel]))
         boxes[sel, 0] = _reduce(xy[:, 0], starts, counts, np.minimum, np.nan)
         boxes[sel, 1] = _reduce(xy[:, 1], starts, counts, np.minimum, np.nan)
@@ -389,11 +403,140 @@ def polygon_to_mask_rle(polygons: Sequence[np.ndarray], width: int, height: int)
 # string formatting (one C-level % per batch)
 
 
-def _format_fixed(values: np.ndarray, row_fmt: str) -> list[str]:
-    if len(values) == 0:
-        return []
+def _format_slow(values: np.ndarray, row_fmt: str) -> list[str]:
     text = ((row_fmt + "\n") * len(values)) % tuple(values.ravel().tolist())
     return text.split("\n")[:-1]
+
+
+def _ndigits(v: np.ndarray) -> np.ndarray:
+    """Decimal digits of non-negative integers (0 has one)."""
+    out = np.ones(v.shape, dtype=np.int64)
+    p = 10
+    while True:
+        more = v >= p
+        if not more.any():
+            return out
+        out += more
+        p *= 10
+
+
+def _format_fixed(values: np.ndarray, row_fmt: str, block: int = 1 << 15) -> list[str]:
+    """``row_fmt % row`` for every row, in blocks of rows (small temporaries); see :func:`_format_block`."""
+    if len(values) <= block:
+        return _format_block(values, row_fmt)
+    out: list[str] = []
+    for start in range(0, len(values), block):
+        out += _format_block(values[start : start + block], row_fmt)
+    return out
+
+
+def _format_block(values: np.ndarray, row_fmt: str) -> list[str]:
+    """``row_fmt % row`` for every row (fields ``%d`` / ``%.Nf`` separated by single spaces).
+
+    The digits are built with integer arithmetic on whole columns and the lines cut from one
+    byte matrix per distinct set of field widths; values whose text that could not reproduce
+    exactly (negative, huge, non-finite, ``%d`` of a non-integer, or within rounding noise of a
+    half-way case) are formatted by Python, so the text is identical to ``%``.
+    """
+    n = len(values)
+    if n == 0:
+        return []
+    fields = row_fmt.split(" ")
+    decs: list[int | None] = []
+    for f in fields:
+        if f == "%d":
+            decs.append(None)
+        elif len(f) == 4 and f.startswith("%.") and f.endswith("f") and f[2] in "123456789":
+            decs.append(int(f[2]))
+        else:
+            return _format_slow(values, row_fmt)
+    raw = np.asarray(values).reshape(n, -1)  # the slow path formats the values as given
+    v = raw.astype(np.float64, copy=False)
+    if v.shape[1] != len(decs):
+        return _format_slow(values, row_fmt)
+    slow = np.zeros(n, dtype=bool)
+    ints: list[np.ndarray] = []
+    fracs: list[np.ndarray] = []
+    widths: list[np.ndarray] = []
+    with np.errstate(invalid="ignore", over="ignore"):
+        for j, dec in enumerate(decs):
+            col = np.ascontiguousarray(v[:, j])
+            ok = (col >= 0) & ~np.signbit(col) & (col < 1e15)
+            if dec is None:
+                ok &= col == np.floor(col)
+                ip = np.where(ok, col, 0).astype(np.int64)
+                ints.append(ip)
+                fracs.append(ip)
+                widths.append(_ndigits(ip))
+            else:
+                x = np.where(ok, col, 0.0)
+                x *= 10.0**dec
+                half = x - np.floor(x)
+                half -= 0.5
+                np.abs(half, out=half)
+                ok &= (x < 2.0**52) & (half > 1e-9 + x * 1e-15)
+                k = np.rint(x).astype(np.int64)
+                k[~ok] = 0
+                ip, fp = np.divmod(k, 10**dec)
+                ints.append(ip)
+                fracs.append(fp)
+                widths.append(_ndigits(ip) + (1 + dec))
+            slow |= ~ok
+    fast = np.flatnonzero(~slow)
+    if fast.size == 0:
+        return _format_slow(raw, row_fmt)
+    out = np.empty(n, dtype=object)
+    # rows with the same field widths share one byte matrix (built column by column)
+    wmat = np.stack(widths, axis=1)
+    groups: list[np.ndarray | None]
+    if fast.size == n and (wmat == wmat[0]).all():
+        groups = [None]  # every row, one layout
+    else:
+        wf = wmat[fast]
+        key = wf @ (np.arange(1, v.shape[1] + 1, dtype=np.int64) * 7919) + (wf**2).sum(axis=1)
+        uniq, inv = np.unique(key, return_inverse=True)
+        groups = [fast[inv == g] for g in range(len(uniq))]
+    for rows in groups:
+        w = wmat[0 if rows is None else rows[0]]
+        if rows is not None and not (wmat[rows] == w).all():  # a key collision: Python formats these
+            slow[rows] = True
+            continue
+        m = n if rows is None else rows.size
+        total = int(w.sum()) + len(decs)  # fields, spaces, newline
+        mat = np.full((total, m), 32, dtype=np.uint8)  # transposed: one byte row per text column
+        pos = 0
+        for j, dec in enumerate(decs):
+            wj = int(w[j])
+            nint = wj - (0 if dec is None else dec + 1)
+            ip = ints[j] if rows is None else ints[j][rows]
+            for t in range(nint - 1, -1, -1):
+                ip, d = np.divmod(ip, 10)
+                mat[pos + t] = d
+                mat[pos + t] += 48
+            if dec is not None:
+                mat[pos + nint] = 46
+                fp = fracs[j] if rows is None else fracs[j][rows]
+                end = pos + nint + dec
+                while dec > 0:
+                    take = min(dec, 3)
+                    fp, d = np.divmod(fp, 10**take)
+                    mat[end - take + 1 : end + 1] = _DIGITS3T[3 - take :, d]
+                    end -= take
+                    dec -= take
+            pos += wj + 1
+        mat[-1] = 10
+        lines = np.ascontiguousarray(mat.T).tobytes().decode("ascii").split("\n")[:-1]
+        if rows is None:
+            return lines
+        out[rows] = lines
+    for r in np.flatnonzero(slow).tolist():
+        out[r] = row_fmt % tuple(raw[r].tolist())
+    return out.tolist()
+
+
+_DIGITS3T = np.ascontiguousarray(
+    np.array([list(f"{i:03d}".encode()) for i in range(1000)], dtype=np.uint8).T
+)  # (3, 1000): the digits of 000..999
 
 
 def _format_variable(
@@ -429,6 +572,13 @@ def _class_array(class_ids: Any, shapes: pd.DataFrame) -> np.ndarray:
     n = len(shapes)
     if isinstance(class_ids, dict):
         labels = shapes["label"].to_numpy(dtype=object)
+        codes, uniq = pd.factorize(labels)
+        names = uniq.tolist()
+        if (codes >= 0).all() and all(type(lab) is str for lab in names):
+            missing = sorted(set(names) - set(class_ids))
+            if missing:
+                raise ValueError(f"class_ids has no index for label(s) {missing}")
+            return np.array([class_ids[lab] for lab in names], dtype=np.int64)[codes]
         missing = sorted({str(lab) for lab in labels} - set(class_ids))
         if missing:
             raise ValueError(f"class_ids has no index for label(s) {missing}")
@@ -540,7 +690,7 @@ def to_yolo_lines(
         )
 
     outside = shapes["outside"].to_numpy(dtype=bool) if "outside" in shapes.columns else np.zeros(n, bool)
-    status[~np.isin(types, list(_SUPPORTED[task]))] = "unsupported"
+    status[~_isin(types, tuple(_SUPPORTED[task]))] = "unsupported"
     if task == "pose":
         # a "points" shape is a pose instance; a skeleton without elements is not
         status[(types == "skeleton") & shapes.get("elements", pd.Series([None] * n)).isna().to_numpy()] = (

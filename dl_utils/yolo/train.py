@@ -56,7 +56,14 @@ def _history(results_csv: Path) -> pd.DataFrame:
             rename[c] = "val_" + c.split("/", 1)[1]
         elif c.startswith("metrics/"):
             rename[c] = "val_" + c.split("/", 1)[1].replace("(B)", "").replace("-", "_")
-    return df.rename(columns=rename)
+    df = df.rename(columns=rename)
+    # With per-epoch validation off, ultralytics writes zeros for the epochs it did not validate.
+    val_cols = [c for c in df.columns if c.startswith("val_")]
+    loss_cols = [c for c in val_cols if "loss" in c]
+    if loss_cols:
+        skipped = (df[loss_cols] == 0).all(axis=1)
+        df.loc[skipped, val_cols] = float("nan")
+    return df
 
 
 def train_yolo(

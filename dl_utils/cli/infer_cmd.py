@@ -1,0 +1,155 @@
+"""``dl-utils preannotate MODEL MEDIA OUT``: YOLO pre-annotation of a video or image folder into CVAT."""
+
+from __future__ import annotations
+
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+app = typer.Typer(help="Pre-annotation with YOLO models (ONNX or .pt).", no_args_is_help=True)
+
+
+class TrackerChoice(str, Enum):
+    none = "none"
+    sort = "sort"
+
+
+class OutFormat(str, Enum):
+    auto = "auto"
+    cvat_video = "cvat-video"
+    cvat_images = "cvat-images"
+    backup = "backup"
+
+
+def _fail(exc: Exception) -> None:
+    typer.echo(f"error: {exc}", err=True)
+    raise typer.Exit(code=1)
+
+
+def build_task(annotator: Any, table: Any, source: Any, media: Path, name: str) -> Any:
+    """A CVAT :class:`~dl_utils.cvat.Task` holding ``table`` for the frames of ``source``."""
+    import pandas as pd
+
+    from dl_utils.cvat import LabelSpec, Task
+
+    labels = []
+    for lab in annotator.spec.labels:
+        if lab.type == "skeleton":
+            labels.append(
+                LabelSpec(
+                    lab.name, type="skeleton", sublabels=[LabelSpec(s, type="points") for s in lab.sublabels]
+                )
+            )
+        else:
+            labels.append(LabelSpec(lab.name, type=lab.type))
+    n = len(source)
+    first = source[0]
+    h, w = int(first.shape[0]), int(first.shape[1])
+    if source.is_video:
+        return Task(
+            name=name,
+            labels=labels,
+            annotations=table,
+            size=n,
+            width=w,
+            height=h,
+            media=media.name,
+            start_frame=source.start_frame,
+            stop_frame=source.source_frame(n - 1),
+            frame_step=source.step,
+        )
+    frames = pd.DataFrame(
+        {"frame": range(n), "name": [source.name(i) for i in range(n)], "width": w, "height": h}
+    )
+    return Task(name=name, labels=labels, annotations=table, frames=frames)
+
+
+@app.command("preannotate")
+def preannotate_cmd(
+    model: Annotated[Path, typer.Argument(help="YOLO model: .onnx (onnxruntime) or ultralytics .pt.")],
+    media: Annotated[Path, typer.Argument(help="Video file or folder of images.")],
+    out: Annotated[
+        Path, typer.Argument(help="Output: .xml (CVAT for video/images 1.1) or .zip (task backup).")
+    ],
+    conf: Annotated[float, typer.Option("--conf", help="Confidence threshold.")] = 0.25,
+    iou: Annotated[float, typer.Option("--iou", help="NMS IoU threshold.")] = 0.7,
+    imgsz: Annotated[
+        int | None, typer.Option("--imgsz", help="Network input size (default: from the model).")
+    ] = None,
+    batch: Annotated[int, typer.Option("--batch", help="Frames per inference batch.")] = 8,
+    tracker: Annotated[
+        TrackerChoice, typer.Option("--tracker", help="Link detections into CVAT tracks.")
+    ] = TrackerChoice.none,
+    max_age: Annotated[int, typer.Option("--max-age", help="SORT: frames a lost track survives.")] = 3,
+    min_hits: Annotated[int, typer.Option("--min-hits", help="SORT: detections before a track counts.")] = 3,
+    track_iou: Annotated[float, typer.Option("--track-iou", help="SORT: association IoU threshold.")] = 0.3,
+    fmt: Annotated[
+        OutFormat, typer.Option("--format", help="Output format (auto: from the extension).")
+    ] = OutFormat.auto,
+    start_frame: Annotated[int, typer.Option("--start-frame", help="First source frame.")] = 0,
+    stop_frame: Annotated[
+        int | None, typer.Option("--stop-frame", help="Last source frame (inclusive).")
+    ] = None,
+    step: Annotated[int, typer.Option("--step", help="Use every STEP-th frame.")] = 1,
+    mask_format: Annotated[
+        str, typer.Option("--mask-format", help="Segment models: polygon or mask.")
+    ] = "polygon",
+    providers: Annotated[
+        str, typer.Option("--providers", help="onnxruntime providers in priority order.")
+    ] = "tensorrt,cuda,cpu",
+    name: Annotated[str | None, typer.Option("--name", help="Task name (default: the media name).")] = None,
+    force: Annotated[bool, typer.Option("--force", help="Overwrite OUT if it exists.")] = False,
+) -> None:
+    """Pre-annotate MEDIA with a YOLO detect/segment/pose model and write a CVAT file.
+
+    Example: dl-utils preannotate best.onnx street.mp4 pre.xml --tracker sort --conf 0.3
+    """
+    from dl_utils import cvat
+    from dl_utils.video_utils import FrameSource
+    from dl_utils.yolo_annotator import YoloAnnotator
+
+    if out.exists() and not force:
+        _fail(FileExistsError(f"{out} exists (pass --force to overwrite)"))
+    try:
+        annotator = YoloAnnotator.from_path(
+            model,
+            conf=conf,
+            iou=iou,
+            imgsz=imgsz,
+            batch=batch,
+            providers=[p.strip() for p in providers.split(",") if p.strip()],
+            mask_format=mask_format,  # type: ignore[arg-type]
+        )
+        source = FrameSource(media, start_frame=start_frame, stop_frame=stop_frame, step=step)
+    except (OSError, ValueError, TypeError) as exc:
+        _fail(exc)
+    with source:
+        table = annotator.annotate(source, progress=True)
+        n_det = len(table)
+        if tracker is TrackerChoice.sort:
+            from dl_utils.tracking import SortTracker, detections_to_tracks
+
+            trk = SortTracker(max_age=max_age, min_hits=min_hits, iou_threshold=track_iou)
+            table = detections_to_tracks(table, trk, frames=range(len(source)), last_frame=len(source) - 1)
+        task = build_task(annotator, table, source, media, name or media.stem)
+    fmt_name = None if fmt is OutFormat.auto else fmt.value
+    if fmt_name is None and out.suffix.lower() == ".xml":
+        fmt_name = "cvat-video" if source.is_video or tracker is TrackerChoice.sort else "cvat-images"
+    try:
+        path = cvat.save(
+            task,
+            out,
+            format=fmt_name,
+            media=media if (fmt_name or "") == "backup" or out.suffix.lower() == ".zip" else None,
+            overwrite=force,
+        )
+    except (OSError, ValueError) as exc:
+        _fail(exc)
+    n_tracks = len(task.track_ids)
+    typer.echo(
+        f"{n_det} detections on {task.size} frames"
+        + (f", {n_tracks} tracks ({len(table)} keyframes)" if tracker is TrackerChoice.sort else "")
+        + f" -> {path}"
+    )

@@ -41,7 +41,7 @@ DEMO_LABELS: dict[str, tuple[tuple[int, int], tuple[int, int], tuple[float, floa
     "car": ((84, 110), (40, 50), (0.55, 0.80), (4.0, 8.0)),
     "pickup": ((96, 118), (42, 52), (0.55, 0.80), (4.0, 7.0)),
     "truck": ((140, 170), (62, 76), (0.50, 0.72), (3.0, 5.0)),
-    "person": ((20, 26), (54, 68), (0.78, 0.95), (1.0, 2.2)),
+    "person": ((28, 36), (72, 92), (0.80, 0.98), (1.0, 2.2)),
     "dog": ((40, 50), (24, 30), (0.82, 0.97), (2.0, 4.0)),
     "bird": ((16, 22), (9, 12), (0.08, 0.30), (3.0, 6.0)),
 }
@@ -182,21 +182,24 @@ def make_sample_task(
     rows: list[dict] = []
     track_id = 0
     for label, ((wmin, wmax), (hmin, hmax), (ylo, yhi), (vmin, vmax)) in DEMO_LABELS.items():
-        for _ in range(objects_per_class):
+        for k in range(objects_per_class):
             w = float(rng.integers(wmin, wmax + 1))
             h = float(rng.integers(hmin, hmax + 1))
             facing = 1 if rng.random() < 0.5 else -1
             speed = float(rng.uniform(vmin, vmax)) * facing
-            cross = (width + w) / abs(speed)  # frames to cross the screen
-            appearances = 2 if cross < n_frames / 3 and rng.random() < 0.6 else 1
-            start = int(rng.integers(0, max(1, n_frames - int(cross * 0.5))))
-            attrs = {"color": str(rng.choice(list(CAR_COLORS)))} if label in ("car", "pickup") else {}
+            # Every object keeps coming back until the video ends, and colours cycle, so both the
+            # annotated part and the part to pre-annotate show every kind of object.
+            attrs = {"color": list(CAR_COLORS)[k % len(CAR_COLORS)]} if label in ("car", "pickup") else {}
             tid = track_id
             track_id += 1
-            for _appearance in range(appearances):
-                if start >= n_frames - 2:
-                    break
-                x = -w + 1 if facing > 0 else width - 1.0
+            start = 0 if rng.random() < 0.6 else int(rng.integers(0, max(1, n_frames // 4)))
+            first = True
+            while start < n_frames - 2:
+                if first and start == 0:  # already in view when the video starts
+                    x = float(rng.uniform(0, width - w))
+                else:
+                    x = -w + 1 if facing > 0 else width - 1.0
+                first = False
                 y_base = float(rng.uniform(ylo, yhi)) * height - h
                 f = start
                 walking = True

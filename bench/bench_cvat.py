@@ -36,7 +36,6 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
@@ -180,15 +179,11 @@ def worker_ours(xml: Path, out: Path) -> dict:
     sys.path.insert(0, str(ROOT))
     import dl_utils.cvat as cvat
     from dl_utils.cvat.tracks import interpolate_tracks
-
-    to_yolo_lines: Any
-    try:
-        from dl_utils.yolo import to_yolo_lines
-    except ImportError:  # pragma: no cover - the yolo module is optional for this bench
-        to_yolo_lines = None
+    from dl_utils.yolo import task_label_text, to_yolo_lines, write_yolo_labels
 
     base = _rss_mb()
     res: dict = {}
+    # --- end to end, as a user calls it: load, then one label file per frame (the columnar path)
     c0 = time.process_time()
     t0 = time.perf_counter()
     task = cvat.load(xml)
@@ -197,52 +192,44 @@ def worker_ours(xml: Path, out: Path) -> dict:
     res["parse_s"] = time.perf_counter() - t0
     res["parse_cpu_s"] = time.process_time() - c0
     t, c = time.perf_counter(), time.process_time()
+    class_ids = {n: i for i, n in enumerate(sorted(lb.name for lb in task.labels))}
+    labels = write_yolo_labels(task, out / "ours_yolo" / "labels", class_ids, overwrite=True)
+    res["labels_s"] = time.perf_counter() - t
+    res["labels_cpu_s"] = time.process_time() - c
+    res["end_to_end_s"] = time.perf_counter() - t0
+    res["end_to_end_cpu_s"] = time.process_time() - c0
+    res["peak_rss_mb"] = _peak_mb()
+    res["rss_growth_mb"] = _peak_mb() - base
+    res["label_lines"] = int(labels.data.count(b"\n"))
+    res["label_files"] = len(labels)
+    res["keyframes"] = int(len(task.annotations))
+    res["fast_rows"] = labels.fast_rows
+    del labels
+    # --- not part of the pipeline above (peak RSS already taken)
+    # the label text alone (the rest of "labels" is writing the files)
+    t, c = time.perf_counter(), time.process_time()
+    text = task_label_text(task, class_ids)
+    res["label_text_s"] = time.perf_counter() - t
+    res["label_text_cpu_s"] = time.process_time() - c
+    # the per-row path: to_shapes() + to_yolo_lines() (same text, checked)
+    t, c = time.perf_counter(), time.process_time()
     shapes = task.to_shapes()
     res["to_shapes_s"] = time.perf_counter() - t
     res["to_shapes_cpu_s"] = time.process_time() - c
     t, c = time.perf_counter(), time.process_time()
     shapes = shapes[~shapes["outside"].to_numpy()]
-    names = sorted(lb.name for lb in task.labels)
-    class_ids = {n: i for i, n in enumerate(names)}
     sizes = task.frames.set_index("frame")
     W = sizes["width"].reindex(shapes["frame"]).to_numpy(dtype=float)
     H = sizes["height"].reindex(shapes["frame"]).to_numpy(dtype=float)
-    if to_yolo_lines is not None:
-        lines = to_yolo_lines(shapes, W, H, class_ids, "detect", decimals=6)
-        lines = lines[lines["line"] != ""]
-        frame_col, line_col = lines["frame"].to_numpy(), lines["line"].to_numpy(dtype=object)
-    else:
-        frame_col, line_col = _yolo_fallback(shapes, W, H, class_ids)
+    lines = to_yolo_lines(shapes, W, H, class_ids, "detect", decimals=6)
+    lines = lines[lines["status"].isin(["ok", "clipped"])]
     res["yolo_lines_s"] = time.perf_counter() - t
     res["yolo_lines_cpu_s"] = time.process_time() - c
-    t, c = time.perf_counter(), time.process_time()
-    labels_dir = out / "ours_yolo" / "labels"
-    labels_dir.mkdir(parents=True, exist_ok=True)
-    order = np.argsort(frame_col, kind="stable")
-    frame_col, line_col = frame_col[order], line_col[order]
-    bounds = np.r_[0, np.nonzero(np.diff(frame_col))[0] + 1, len(frame_col)].tolist()
-    name_of = dict(zip(task.frames["frame"].tolist(), task.frames["name"].tolist(), strict=True))
-    lines_list = line_col.tolist()
-    frames_list = frame_col.tolist()
-    folder = str(labels_dir)
-    flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC
-    for a, b in zip(bounds[:-1], bounds[1:], strict=True):
-        stem = os.path.splitext(os.path.basename(str(name_of[frames_list[a]])))[0]
-        fd = os.open(f"{folder}/{stem}.txt", flags, 0o644)
-        try:
-            os.write(fd, ("\n".join(lines_list[a:b]) + "\n").encode())
-        finally:
-            os.close(fd)
-    res["write_labels_s"] = time.perf_counter() - t
-    res["write_labels_cpu_s"] = time.process_time() - c
-    res["end_to_end_s"] = time.perf_counter() - t0
-    res["end_to_end_cpu_s"] = time.process_time() - c0
-    res["peak_rss_mb"] = _peak_mb()
-    res["rss_growth_mb"] = _peak_mb() - base
     res["shapes"] = int(len(shapes))
-    res["label_lines"] = int(len(line_col))
-    res["keyframes"] = int(len(task.annotations))
-    # not part of XML -> YOLO: writing the XML back and raw interpolation throughput
+    per_row = "".join(ln + "\n" for ln in lines.sort_values("frame", kind="stable")["line"].tolist()).encode()
+    res["same_text"] = per_row == text.data
+    del shapes, lines, per_row, text
+    # writing the XML back and raw interpolation throughput
     t, c = time.perf_counter(), time.process_time()
     cvat.save(task, out / "ours_roundtrip.xml", format="cvat-video", overwrite=True)
     res["xml_write_s"] = time.perf_counter() - t
@@ -260,17 +247,6 @@ def worker_ours(xml: Path, out: Path) -> dict:
     res["interpolate_cpu_s"] = best_cpu
     res["interpolated_shapes"] = n
     return res
-
-
-def _yolo_fallback(shapes, W, H, class_ids):  # pragma: no cover - used only without dl_utils.yolo
-    xy = [np.asarray(p).reshape(-1, 2) for p in shapes["points"]]
-    lo = np.stack([p.min(0) for p in xy])
-    hi = np.stack([p.max(0) for p in xy])
-    cls = shapes["label"].map(class_ids).to_numpy()
-    cx, cy = (lo[:, 0] + hi[:, 0]) / 2 / W, (lo[:, 1] + hi[:, 1]) / 2 / H
-    w, h = (hi[:, 0] - lo[:, 0]) / W, (hi[:, 1] - lo[:, 1]) / H
-    lines = [f"{c} {a:.6f} {b:.6f} {d:.6f} {e:.6f}" for c, a, b, d, e in zip(cls, cx, cy, w, h, strict=True)]
-    return shapes["frame"].to_numpy(), np.asarray(lines, dtype=object)
 
 
 def worker_datumaro(xml: Path, out: Path) -> dict:
@@ -375,11 +351,19 @@ def _bench(args: argparse.Namespace) -> int:
         f"= {n:,} shapes, {time.perf_counter() - t:.1f} s"
     )
     ours = _run_worker(sys.executable, "ours", xml, out)
-    print("\ndl_utils")
-    print(f"  {'stage':<16} {'wall':>8}   {'CPU':>8}   {'k shapes/s (CPU)':>16}")
-    for k in ("parse", "to_shapes", "yolo_lines", "write_labels", "end_to_end", "xml_write"):
+    print("\ndl_utils (end to end: cvat.load + yolo.write_yolo_labels)")
+    print(f"  {'stage':<26} {'wall':>8}   {'CPU':>8}   {'k shapes/s (CPU)':>16}")
+    for k, name in (
+        ("parse", "parse (cvat.load)"),
+        ("labels", "labels (write_yolo_labels)"),
+        ("end_to_end", "end to end"),
+        ("label_text", "  of which task_label_text"),
+        ("to_shapes", "per-row: to_shapes"),
+        ("yolo_lines", "per-row: to_yolo_lines"),
+        ("xml_write", "XML write (cvat.save)"),
+    ):
         w, c = ours[f"{k}_s"], ours[f"{k}_cpu_s"]
-        print(f"  {k:<16} {w:8.3f}s  {c:8.3f}s   {ours['shapes'] / max(c, 1e-9) / 1e3:16.1f}")
+        print(f"  {name:<26} {w:8.3f}s  {c:8.3f}s   {ours['shapes'] / max(c, 1e-9) / 1e3:16.1f}")
     print(
         f"  interpolation    {ours['interpolate_s']:8.3f} s   "
         f"{ours['interpolated_shapes'] / ours['interpolate_s'] / 1e6:10.2f} M shapes/s "
@@ -388,7 +372,9 @@ def _bench(args: argparse.Namespace) -> int:
     )
     print(
         f"  peak RSS {ours['peak_rss_mb']:.0f} MB (+{ours['rss_growth_mb']:.0f} MB after imports); "
-        f"{ours['keyframes']:,} keyframes -> {ours['shapes']:,} shapes, {ours['label_lines']:,} label lines"
+        f"{ours['keyframes']:,} keyframes -> {ours['shapes']:,} shapes, {ours['label_lines']:,} label lines "
+        f"in {ours['label_files']:,} files ({ours['fast_rows']:,} rows column-wise); "
+        f"same text as the per-row path: {ours['same_text']}"
     )
     dm_python = Path(args.datumaro_python)
     if args.no_datumaro:

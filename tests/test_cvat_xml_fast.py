@@ -45,7 +45,7 @@ def assert_same_task(a: Task, b: Task) -> None:
         if col == "points":
             for x, y in zip(fa[col], fb[col], strict=True):
                 assert x.dtype == y.dtype == np.float64 and x.ndim == y.ndim == 1
-                assert np.array_equal(x, y)
+                assert np.array_equal(x, y, equal_nan=True)  # a missing coordinate is NaN in both
         elif col == "attributes":
             assert fa[col].tolist() == fb[col].tolist()
         elif col == "elements":  # skeletons: compared by diff() above

@@ -117,3 +117,28 @@ def test_crop_task_keeps_shapes() -> None:
     assert len(mine) == len(want)
     with pytest.raises(ValueError, match="outside"):
         crop_task(task, 25, 40)
+
+
+@pytest.mark.slow
+def test_step_commands_on_demo_outputs(demo_run: tuple[Path, object], tmp_path: Path) -> None:
+    out, _ = demo_run
+    runner = CliRunner()
+    (out / "report.html").unlink()
+    result = runner.invoke(app, ["demo", "report", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "mAP50" in (out / "report.html").read_text()
+    metrics = tmp_path / "mot.json"
+    result = runner.invoke(
+        app,
+        [
+            "eval-tracks",
+            str(out / "01_sample" / "ground_truth.xml"),
+            str(out / "01_sample" / "ground_truth.xml"),
+            "--out",
+            str(metrics),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    assert load_json(metrics)["mota"] == 1.0  # ground truth against itself
+    result = runner.invoke(app, ["demo", "report", str(tmp_path)])
+    assert result.exit_code != 0

@@ -74,3 +74,21 @@ def sample_cmd(
 
     s = make_sample(out, seconds=seconds, fps=fps, seed=seed)
     typer.echo(f"{s.video} ({s.task.size} frames), {s.xml} ({len(s.task.track_ids)} tracks)")
+
+
+@app.command("report")
+def report_cmd(
+    out: Annotated[Path, typer.Argument(help="A demo output folder (with 06_evaluate finished).")],
+) -> None:
+    """Rewrite OUT/report.html from the finished steps of a demo run."""
+    from dl_utils.demo.report import summary_table, write_report
+
+    if not (out / "06_evaluate" / "step.json").is_file():
+        raise typer.BadParameter(f"{out} has no finished evaluation step; run: dl-utils demo --out {out}")
+    preview = out / "07_report" / "preview.gif"
+    report = write_report(
+        out, out / "report.html", preview=str(preview.resolve()) if preview.is_file() else None
+    )
+    for row in summary_table(out).itertuples():
+        typer.echo(f"  {row.step:<12} {row.what:<50}  {row.value}")
+    typer.echo(f"Report: {report}")

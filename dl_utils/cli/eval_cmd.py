@@ -57,3 +57,29 @@ def eval_cmd(
         cm = detection_confusion_matrix(pred_src, gt_src, iou=iou, conf=conf if conf is not None else 0.25)
         cm.plot(confusion, overwrite=True)
         typer.echo(f"confusion matrix written to {confusion}")
+
+
+@app.command("eval-tracks")
+def eval_tracks_cmd(
+    pred: Annotated[
+        Path, typer.Argument(help="Predicted tracks: any annotation file dl_utils.cvat.load reads.")
+    ],
+    gt: Annotated[
+        Path, typer.Argument(help="Ground-truth tracks: any annotation file dl_utils.cvat.load reads.")
+    ],
+    iou: Annotated[float, typer.Option(help="IoU needed for a prediction to match an object.")] = 0.5,
+    class_aware: Annotated[bool, typer.Option(help="Match only predictions of the same label.")] = False,
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="Write the metrics as JSON here.")] = None,
+    force: Annotated[bool, typer.Option("--force", "-f", help="Overwrite an existing --out.")] = False,
+) -> None:
+    """Print MOTA, MOTP, IDF1, ID switches and mostly-tracked/lost counts of tracks against ground truth."""
+    from dl_utils.tracking import evaluate_tracks
+    from dl_utils.utils import dump_json
+
+    if out is not None and out.exists() and not force:
+        raise typer.BadParameter(f"{out} exists (pass --force)")
+    report = evaluate_tracks(pred, gt, iou_threshold=iou, class_aware=class_aware)
+    typer.echo(repr(report))
+    if out is not None:
+        dump_json(report.to_dict(), out)
+        typer.echo(f"wrote {out}")

@@ -372,7 +372,7 @@ def compare_annotations(
 
 def _points_close(p: Any, q: Any, atol: float) -> bool:
     p, q = np.asarray(p, dtype=float), np.asarray(q, dtype=float)
-    return p.shape == q.shape and bool(np.allclose(p, q, atol=atol, rtol=0))
+    return p.shape == q.shape and bool(np.allclose(p, q, atol=atol, rtol=0, equal_nan=True))
 
 
 def _elements_close(p: Any, q: Any, atol: float, skip: set[str]) -> bool:

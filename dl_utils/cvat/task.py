@@ -344,7 +344,7 @@ def _normalize_frames(frames: Any) -> pd.DataFrame:
                 df[c] = 0
     df = df[list(FRAME_COLUMNS)].reset_index(drop=True)
     df["frame"] = df["frame"].astype("int64")
-    df["name"] = pd.Series([str(v) for v in df["name"]], dtype=object)
+    df["name"] = pd.Series([str(v) for v in df["name"].tolist()], dtype=object)  # tolist: no per-item boxing
     df["width"] = pd.to_numeric(df["width"]).fillna(0).astype("int64")
     df["height"] = pd.to_numeric(df["height"]).fillna(0).astype("int64")
     return df
@@ -353,7 +353,7 @@ def _normalize_frames(frames: Any) -> pd.DataFrame:
 def video_frame_names(task_frames: np.ndarray, start_frame: int, frame_step: int) -> list[str]:
     """CVAT's names of video frames: ``frame_{source frame:06d}``."""
     src = start_frame + np.asarray(task_frames, dtype=np.int64) * frame_step
-    return [f"frame_{int(f):06d}" for f in src]
+    return [f"frame_{f:06d}" for f in src.tolist()]
 
 
 # ---------------------------------------------------------------------------------------------

@@ -4,6 +4,8 @@
   segment, pose, obb or classify dataset with ``data.yaml``, split by video, stratified by
   class, incremental and atomic.
 * :func:`to_yolo_lines` / :func:`from_yolo_lines`: the pure label-line layer.
+* :func:`task_label_text` / :func:`write_yolo_labels`: detect labels of a task straight from its
+  keyframes, column-wise (same bytes as the per-row path; the fast path of the benchmark).
 * :func:`read_dataset`: a YOLO dataset -> :class:`~dl_utils.cvat.Task` objects (one per split).
 * :func:`to_coco` / :func:`from_coco`: COCO JSON export and import (``iscrowd`` RLE masks kept).
 
@@ -16,7 +18,8 @@ Example:
 
 from __future__ import annotations
 
-from dl_utils.yolo.build import BuildReport, build_dataset, resolve_mapping
+from dl_utils.yolo.build import BuildReport, build_dataset, resolve_mapping, write_yolo_labels
+from dl_utils.yolo.columnar import LabelText, task_label_text
 from dl_utils.yolo.formats import (
     LABEL_TASKS,
     TASKS,
@@ -38,6 +41,7 @@ __all__ = [
     "LABEL_TASKS",
     "TASKS",
     "BuildReport",
+    "LabelText",
     "TaskSource",
     "box_corners",
     "build_dataset",
@@ -56,7 +60,9 @@ __all__ = [
     "resolve_mapping",
     "shape_boxes",
     "split_units",
+    "task_label_text",
     "to_coco",
     "to_yolo_lines",
+    "write_yolo_labels",
     "yolo_to_cvat",
 ]

@@ -19,7 +19,7 @@ import os
 import re
 import shutil
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,6 +30,7 @@ import pandas as pd
 
 from dl_utils import __version__
 from dl_utils.utils import atomic_dir, dump_json, dump_yaml, get_logger, link_or_copy, load_json
+from dl_utils.yolo.columnar import LabelText, task_label_text
 from dl_utils.yolo.formats import (
     _SUPPORTED,
     LABEL_TASKS,
@@ -1073,3 +1074,79 @@ def _write_yaml(
         data["flip_idx"] = list(flip_idx or range(kpt_shape[0]))
         data["kpt_names"] = {int(k): list(kpt_names) for k in names}
     dump_yaml(data, root / "data.yaml")
+
+
+def write_yolo_labels(
+    task: Any,
+    out_dir: PathLike,
+    class_ids: Mapping[str, int],
+    *,
+    decimals: int = 6,
+    min_size: float = 1.0,
+    empty: bool = False,
+    overwrite: bool = False,
+) -> LabelText:
+    """Write one YOLO ``detect`` label file per frame of a task: ``<out_dir>/<frame name stem>.txt``.
+
+    The text is :func:`~dl_utils.yolo.columnar.task_label_text`'s (the same bytes as the per-row
+    path ``to_shapes`` -> ``to_yolo_lines``), written straight from its buffer; the folder is
+    built aside and put in place at the end (atomic).
+
+    Args:
+        task: a :class:`~dl_utils.cvat.Task` (image sizes from ``task.frames``).
+        out_dir: the labels folder to create.
+        class_ids: label -> training index (negative: skipped).
+        decimals: digits after the point.
+        min_size: boxes smaller than this (pixels) are dropped.
+        empty: also write an empty file for frames without any line.
+        overwrite: replace an existing ``out_dir``.
+
+    Returns:
+        The :class:`~dl_utils.yolo.columnar.LabelText` that was written.
+
+    Raises:
+        FileExistsError: ``out_dir`` exists and ``overwrite`` is False.
+        ValueError: two frames have the same file name stem (or see ``task_label_text``).
+
+    Example:
+        >>> from dl_utils.cvat.task import Task
+        >>> t = Task("t", size=2, width=64, height=48, annotations=[
+        ...     {"frame": 0, "label": "car", "type": "rectangle", "points": [8, 8, 24, 20]}])
+        >>> _ = write_yolo_labels(t, "/tmp/dl_utils_doc_labels", {"car": 0}, overwrite=True)
+        >>> sorted(p.name for p in Path("/tmp/dl_utils_doc_labels").iterdir())
+        ['frame_000000.txt']
+    """
+    labels = task_label_text(task, class_ids, decimals=decimals, min_size=min_size)
+    frame_ids = task.frames["frame"].to_numpy(dtype=np.int64).tolist()
+    stems = [
+        os.path.splitext(os.path.basename(str(n).replace("\\", "/")))[0] for n in task.frames["name"].tolist()
+    ]
+    if len(set(stems)) != len(stems):
+        dup = pd.Series(stems)[pd.Series(stems).duplicated()].iloc[0]
+        raise ValueError(f"task {task.name!r}: several frames are named {dup!r}: label files would collide")
+    stem_of = dict(zip(frame_ids, stems, strict=True))
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
+    with atomic_dir(out_dir, overwrite=overwrite) as tmp:
+        view = memoryview(labels.data)
+        off = labels.offsets.tolist()
+        done = set()
+        dir_fd = os.open(tmp, os.O_RDONLY) if os.open in os.supports_dir_fd else None
+        prefix = "" if dir_fd is not None else f"{tmp}{os.sep}"
+        try:
+            for i, f in enumerate(labels.frames.tolist()):
+                fd = os.open(f"{prefix}{stem_of[f]}.txt", flags, 0o644, dir_fd=dir_fd)
+                try:
+                    a, b = off[i], off[i + 1]
+                    while a < b:
+                        a += os.write(fd, view[a:b])
+                finally:
+                    os.close(fd)
+                done.add(f)
+            if empty:
+                for f in frame_ids:
+                    if f not in done:
+                        os.close(os.open(f"{prefix}{stem_of[f]}.txt", flags, 0o644, dir_fd=dir_fd))
+        finally:
+            if dir_fd is not None:
+                os.close(dir_fd)
+    return labels

@@ -420,6 +420,159 @@ def _ndigits(v: np.ndarray) -> np.ndarray:
         p *= 10
 
 
+def _field_decimals(row_fmt: str) -> list[int | None] | None:
+    """Decimals of each ``%d`` (None) / ``%.Nf`` field of a space-separated row format; None if other."""
+    decs: list[int | None] = []
+    for f in row_fmt.split(" "):
+        if f == "%d":
+            decs.append(None)
+        elif len(f) == 4 and f.startswith("%.") and f.endswith("f") and f[2] in "123456789":
+            decs.append(int(f[2]))
+        else:
+            return None
+    return decs
+
+
+def _digit_columns(
+    v: np.ndarray | list[np.ndarray], decs: list[int | None]
+) -> tuple[np.ndarray, list[np.ndarray], list[np.ndarray], list[np.ndarray]]:
+    """Integer and fraction digits (as integers) and text width of every field of every row.
+
+    Rows flagged in the returned ``slow`` mask must be formatted by Python (negative, huge,
+    non-finite, ``%d`` of a non-integer, or within rounding noise of a half-way case).
+    """
+    n = len(v[0]) if isinstance(v, list) else len(v)
+    slow = np.zeros(n, dtype=bool)
+    ints: list[np.ndarray] = []
+    fracs: list[np.ndarray] = []
+    widths: list[np.ndarray] = []
+    with np.errstate(invalid="ignore", over="ignore"):
+        for j, dec in enumerate(decs):
+            col = np.ascontiguousarray(v[j] if isinstance(v, list) else v[:, j], dtype=np.float64)
+            ok = (col >= 0) & ~np.signbit(col) & (col < 1e15)
+            if dec is None:
+                ok &= col == np.floor(col)
+                ip = np.where(ok, col, 0).astype(np.int64)
+                ints.append(ip)
+                fracs.append(ip)
+                widths.append(_ndigits(ip))
+            else:
+                x = np.where(ok, col, 0.0)
+                x *= 10.0**dec
+                ok &= x < 2.0**52
+                fl = np.floor(x)
+                d = x - fl
+                d -= 0.5  # exact: a multiple of ulp(x) (x < 2**52)
+                k = np.rint(x).astype(np.int64)
+                # near a half-way case: the exact product col * 10**dec is x + err (Dekker's
+                # two-product); '%' rounds that exact value, ties to even
+                near = np.flatnonzero(ok & ~(np.abs(d) > 1e-9 + x * 1e-15))
+                if near.size:
+                    err = _product_error(col[near], 10.0**dec, x[near])
+                    dn = d[near]
+                    up = (dn > 0) | ((dn == 0) & ((err > 0) | ((err == 0) & (fl[near] % 2 == 1))))
+                    k[near] = fl[near].astype(np.int64) + up
+                k[~ok] = 0
+                ip, fp = np.divmod(k, 10**dec)
+                ints.append(ip)
+                fracs.append(fp)
+                widths.append(_ndigits(ip) + (1 + dec))
+            slow |= ~ok
+    return slow, ints, fracs, widths
+
+
+def _product_error(a: np.ndarray, b: float, p: np.ndarray) -> np.ndarray:
+    """``a * b - p`` exactly, where ``p = fl(a * b)`` (Dekker's two-product; finite, no underflow)."""
+
+    def split(v: np.ndarray | float) -> tuple[Any, Any]:
+        t = 134217729.0 * v  # 2**27 + 1
+        hi = t - (t - v)
+        return hi, v - hi
+
+    ah, al = split(a)
+    bh, bl = split(b)
+    return ((ah * bh - p) + ah * bl + al * bh) + al * bl
+
+
+def _format_padded(values: np.ndarray, row_fmt: str) -> tuple[np.ndarray, np.ndarray]:
+    """``(row_fmt % row + "\\n").encode()`` of every row as one ``(N, width)`` uint8 matrix, NUL-padded.
+
+    Same text as :func:`_format_block` (same digit arithmetic, Python ``%`` for the rows it
+    cannot reproduce); each field is right-aligned in a slot of its widest value and the
+    padding is NUL bytes, so ``mat[mat != 0].tobytes()`` is the text of all rows, in order.
+    Returns the matrix and the length of every line.
+    """
+    n = len(values)
+    if n == 0:
+        return _padded_lines([])
+    decs = _field_decimals(row_fmt)
+    raw = np.asarray(values).reshape(n, -1)
+    if decs is None or raw.shape[1] != len(decs):
+        return _padded_lines([row_fmt % tuple(r) for r in raw.tolist()])
+    v = raw.astype(np.float64, copy=False)
+    return _format_columns([v[:, j] for j in range(v.shape[1])], row_fmt, decs)
+
+
+def _format_columns(
+    cols: list[np.ndarray], row_fmt: str, decs: list[int | None]
+) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`_format_padded` of the rows made of these float64 columns (one per field of ``decs``)."""
+    n = len(cols[0])
+    slow, ints, fracs, widths = _digit_columns(cols, decs)
+    fast = ~slow
+    slots = [int(w[fast].max()) if fast.any() else 1 for w in widths]
+    total = sum(slots) + len(decs)
+    mat = np.zeros((n, total), dtype=np.uint8)  # filled column by column (strided writes beat a transpose)
+    pos = 0
+    for j, dec in enumerate(decs):
+        nint_max = slots[j] - (0 if dec is None else dec + 1)
+        nint = widths[j] - (0 if dec is None else dec + 1)
+        ip = ints[j]
+        for t in range(nint_max - 1, -1, -1):
+            ip, d = np.divmod(ip, 10)
+            d += 48
+            d[nint <= nint_max - 1 - t] = 0  # leading positions of shorter numbers stay NUL
+            mat[:, pos + t] = d
+        if dec is not None:
+            mat[:, pos + nint_max] = 46
+            fp = fracs[j]
+            end = pos + nint_max + dec
+            while dec > 0:
+                take = min(dec, 3)
+                fp, d = np.divmod(fp, 10**take)
+                for k in range(take):  # one 1-D table lookup per digit: far faster than a 2-D gather
+                    mat[:, end - k] = _DIGIT_OF[k].take(d)
+                end -= take
+                dec -= take
+        pos += slots[j]
+        mat[:, pos] = 32
+        pos += 1
+    mat[:, -1] = 10
+    out = mat
+    lengths = widths[0] + len(decs)
+    for w in widths[1:]:
+        lengths += w
+    rows = np.flatnonzero(slow)
+    if rows.size:
+        extra, elen = _padded_lines([row_fmt % tuple(float(c[r]) for c in cols) for r in rows.tolist()])
+        if extra.shape[1] > out.shape[1]:
+            out = np.pad(out, ((0, 0), (0, extra.shape[1] - out.shape[1])))
+        out[rows] = 0
+        out[rows, : extra.shape[1]] = extra
+        lengths[rows] = elen
+    return out, lengths
+
+
+def _padded_lines(lines: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+    """Text lines (ASCII, no NUL) -> (``(N, width)`` uint8 matrix of ``line + "\\n"``, NUL-padded; lengths)."""
+    if not lines:
+        return np.zeros((0, 1), dtype=np.uint8), np.zeros(0, dtype=np.int64)
+    enc = [ln.encode("ascii") + b"\n" for ln in lines]
+    arr = np.array(enc, dtype=bytes)
+    lengths = np.fromiter(map(len, enc), dtype=np.int64, count=len(enc))
+    return arr.view(np.uint8).reshape(len(lines), arr.dtype.itemsize), lengths
+
+
 def _format_fixed(values: np.ndarray, row_fmt: str, block: int = 1 << 15) -> list[str]:
     """``row_fmt % row`` for every row, in blocks of rows (small temporaries); see :func:`_format_block`."""
     if len(values) <= block:
@@ -441,47 +594,14 @@ def _format_block(values: np.ndarray, row_fmt: str) -> list[str]:
     n = len(values)
     if n == 0:
         return []
-    fields = row_fmt.split(" ")
-    decs: list[int | None] = []
-    for f in fields:
-        if f == "%d":
-            decs.append(None)
-        elif len(f) == 4 and f.startswith("%.") and f.endswith("f") and f[2] in "123456789":
-            decs.append(int(f[2]))
-        else:
-            return _format_slow(values, row_fmt)
+    decs = _field_decimals(row_fmt)
+    if decs is None:
+        return _format_slow(values, row_fmt)
     raw = np.asarray(values).reshape(n, -1)  # the slow path formats the values as given
     v = raw.astype(np.float64, copy=False)
     if v.shape[1] != len(decs):
         return _format_slow(values, row_fmt)
-    slow = np.zeros(n, dtype=bool)
-    ints: list[np.ndarray] = []
-    fracs: list[np.ndarray] = []
-    widths: list[np.ndarray] = []
-    with np.errstate(invalid="ignore", over="ignore"):
-        for j, dec in enumerate(decs):
-            col = np.ascontiguousarray(v[:, j])
-            ok = (col >= 0) & ~np.signbit(col) & (col < 1e15)
-            if dec is None:
-                ok &= col == np.floor(col)
-                ip = np.where(ok, col, 0).astype(np.int64)
-                ints.append(ip)
-                fracs.append(ip)
-                widths.append(_ndigits(ip))
-            else:
-                x = np.where(ok, col, 0.0)
-                x *= 10.0**dec
-                half = x - np.floor(x)
-                half -= 0.5
-                np.abs(half, out=half)
-                ok &= (x < 2.0**52) & (half > 1e-9 + x * 1e-15)
-                k = np.rint(x).astype(np.int64)
-                k[~ok] = 0
-                ip, fp = np.divmod(k, 10**dec)
-                ints.append(ip)
-                fracs.append(fp)
-                widths.append(_ndigits(ip) + (1 + dec))
-            slow |= ~ok
+    slow, ints, fracs, widths = _digit_columns(v, decs)
     fast = np.flatnonzero(~slow)
     if fast.size == 0:
         return _format_slow(raw, row_fmt)
@@ -537,6 +657,9 @@ def _format_block(values: np.ndarray, row_fmt: str) -> list[str]:
 _DIGITS3T = np.ascontiguousarray(
     np.array([list(f"{i:03d}".encode()) for i in range(1000)], dtype=np.uint8).T
 )  # (3, 1000): the digits of 000..999
+_DIGIT_OF = [
+    (np.arange(1000) // 10**k % 10 + 48).astype(np.uint8) for k in range(3)
+]  # k-th digit from the right, ASCII
 
 
 def _format_variable(
@@ -725,6 +848,21 @@ def _clip_boxes(boxes: np.ndarray, W: np.ndarray, H: np.ndarray) -> tuple[np.nda
 
 
 def _detect(boxes, W, H, cls, active, status, lines, fmt, min_size) -> None:
+    keep, vals, degenerate, clipped = _detect_values(boxes, W, H, cls, active, min_size)
+    status[degenerate] = "degenerate"
+    status[clipped] = "clipped"
+    lines[keep] = _format_fixed(vals, "%d" + f" {fmt}" * 4)
+
+
+def _detect_values(
+    boxes: np.ndarray,
+    W: np.ndarray,
+    H: np.ndarray,
+    cls: np.ndarray,
+    active: np.ndarray,
+    min_size: float,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Rows written, their ``(class, cx, cy, w, h)`` values, the degenerate rows, the clipped rows."""
     sel = np.flatnonzero(active)
     b = boxes[sel]
     bad = ~np.isfinite(b).all(axis=1)
@@ -732,8 +870,6 @@ def _detect(boxes, W, H, cls, active, status, lines, fmt, min_size) -> None:
     b, moved = _clip_boxes(b, W[sel], H[sel])
     w, h = b[:, 2] - b[:, 0], b[:, 3] - b[:, 1]
     bad |= (w < min_size) | (h < min_size)
-    status[sel[bad]] = "degenerate"
-    status[sel[moved & ~bad]] = "clipped"
     keep = sel[~bad]
     b = b[~bad]
     Wk, Hk = W[keep], H[keep]
@@ -747,7 +883,43 @@ def _detect(boxes, W, H, cls, active, status, lines, fmt, min_size) -> None:
         ],
         axis=1,
     )
-    lines[keep] = _format_fixed(vals, "%d" + f" {fmt}" * 4)
+    return keep, vals, sel[bad], sel[moved & ~bad]
+
+
+def _detect_columns(
+    boxes: np.ndarray, W: np.ndarray, H: np.ndarray, cls: np.ndarray, min_size: float
+) -> tuple[np.ndarray, list[np.ndarray], int, int]:
+    """:func:`_detect_values` of every row, column by column (same arithmetic, no row gathers).
+
+    Returns the rows written, their ``[class, cx, cy, w, h]`` columns (float64), the number of
+    degenerate rows and the number of clipped rows.
+    """
+    x1, y1, x2, y2 = (np.ascontiguousarray(boxes[:, k]) for k in range(4))
+    bad = ~(np.isfinite(x1) & np.isfinite(y1) & np.isfinite(x2) & np.isfinite(y2))
+    out = []
+    moved = np.zeros(len(x1), dtype=bool)
+    for c, lim in ((x1, W), (y1, H), (x2, W), (y2, H)):
+        c = np.nan_to_num(c)
+        cc = np.clip(c, 0, lim)
+        moved |= np.abs(cc - c) > _TOL
+        out.append(cc)
+    x1, y1, x2, y2 = out
+    w, h = x2 - x1, y2 - y1
+    bad |= (w < min_size) | (h < min_size)
+    n_clipped = int(np.count_nonzero(moved & ~bad))
+    if bad.any():
+        keep = np.flatnonzero(~bad)
+        x1, y1, x2, y2, W, H, cls = (a[keep] for a in (x1, y1, x2, y2, W, H, cls))
+    else:
+        keep = np.arange(len(x1))
+    cols = [
+        cls.astype(np.float64),
+        (x1 + x2) / 2 / W,
+        (y1 + y2) / 2 / H,
+        (x2 - x1) / W,
+        (y2 - y1) / H,
+    ]
+    return keep, cols, int(np.count_nonzero(bad)), n_clipped
 
 
 def _obb(shapes, types, W, H, cls, active, status, lines, fmt, min_size) -> None:

@@ -4,9 +4,11 @@ Generates a CVAT for video 1.1 XML (default 10,000 frames x 20 tracks = 200k sha
 the tracks 8-point polygons, 1920x1080, a keyframe every 10 frames, every frame written as CVAT
 does), then times, each side in its own process so that peak memory is its own:
 
-* dl_utils: parse (``dl_utils.cvat.load``), ``Task.to_shapes()``, YOLO label lines
-  (``dl_utils.yolo.to_yolo_lines``, outside rows dropped) written one file per frame, and
-  separately the XML write (``dl_utils.cvat.save``) and interpolation throughput
+* dl_utils, end to end as a user calls it: ``dl_utils.cvat.load`` then
+  ``dl_utils.yolo.write_yolo_labels`` (label text straight from the keyframes, column-wise, one
+  file per frame); peak RSS is taken there. Then, outside the end-to-end time: the label text
+  alone (``task_label_text``), the per-row path (``Task.to_shapes()`` + ``to_yolo_lines``, checked
+  to give the same text), the XML write (``dl_utils.cvat.save``) and interpolation throughput
   (``dl_utils.cvat.tracks.interpolate_tracks``);
 * datumaro (``pip install datumaro`` into ``bench/.venv-bench``, never into the project venv):
   ``Dataset.import_from(xml, "cvat")``, each frame's image size set from ``<original_size>``,

@@ -17,7 +17,7 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 help:
 	@echo "make demo   - run the offline model-assisted labeling loop end to end (./demo_out)"
 	@echo "make test   - lint, import layers, type check, shellcheck and the test suite"
-	@echo "make bench  - run the speed benchmarks in bench/"
+	@echo "make bench  - run the speed benchmarks in bench/ (ours vs the usual tool, with ratios)"
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -54,7 +54,7 @@ demo: venv
 	$(BIN)/dl-utils demo --out demo_out
 
 bench: venv
-	@for b in bench/bench_*.py; do echo "== $$b"; $(BIN)/python $$b --quick || exit 1; done
+	@for b in bench/bench_*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
 
 clean:
 	rm -rf .pytest_cache .mypy_cache .ruff_cache .import_linter_cache build dist *.egg-info

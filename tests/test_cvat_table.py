@@ -263,3 +263,28 @@ def test_synthetic_task_covers_everything():
     assert input_types == {"select", "radio", "checkbox", "text", "number"}
     assert {a.mutable for lb in t.labels for a in lb.attributes} == {True, False}
     assert len(t.jobs) == 3 and t.overlap == 2 and t.source_frame(1) == 7
+
+
+def test_task_crop_keeps_every_visible_shape() -> None:
+    import numpy as np
+
+    from dl_utils.cvat import make_synthetic_task
+
+    task = make_synthetic_task(n_frames=40, seed=3, start_frame=5, frame_step=2)
+    part = task.crop(12, 30, name="middle")
+    assert part.name == "middle" and part.size == 18
+    assert part.start_frame == task.source_frame(12) and part.frame_step == 2
+    full = task.to_shapes()
+    want = full[(full["frame"] >= 12) & (full["frame"] < 30) & ~full["outside"]]
+    got = part.to_shapes()
+    got = got[~got["outside"]]
+    assert len(got) == len(want)
+    key = ["track_id", "frame", "label"]
+    w = want.assign(frame=want["frame"] - 12).sort_values(key, na_position="first").reset_index(drop=True)
+    g = got.sort_values(key, na_position="first").reset_index(drop=True)
+    assert (w["label"] == g["label"]).all()
+    for a, b in zip(w["points"], g["points"], strict=True):
+        if len(a) and len(a) == len(b):
+            assert np.allclose(a, b, atol=0.011)
+    with pytest.raises(ValueError, match="outside"):
+        task.crop(30, 50)

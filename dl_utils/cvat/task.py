@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import copy
 import html
-import inspect
 import re
 from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -509,17 +508,54 @@ class Task:
         Interpolation lives in :mod:`dl_utils.cvat.tracks`; frames after an outside keyframe are
         left out, the last visible keyframe is carried to the end of the task.
         """
-        from dl_utils.cvat import tracks  # lazy: keeps the import graph simple
+        from dl_utils.cvat.tracks import interpolate_tracks  # lazy: keeps the import graph simple
 
-        fn = tracks.interpolate_tracks
-        params = inspect.signature(fn).parameters
-        kwargs: dict[str, Any] = {"mutable_attributes": self.mutable_attributes()}
-        last = max(self.size - 1, 0)
-        if "last_frame" in params:
-            kwargs["last_frame"] = last
-        elif "stop_frame" in params:
-            kwargs["stop_frame"] = last
-        return fn(self.annotations, **kwargs)
+        return interpolate_tracks(
+            self.annotations, last_frame=max(self.size - 1, 0), mutable_attributes=self.mutable_attributes()
+        )
+
+    def crop(self, start: int, stop: int, name: str | None = None) -> Task:
+        """Task frames ``start..stop-1`` as a new task: frames renumbered from 0, ``start_frame`` shifted.
+
+        Tracks are cut at the range edges exactly as CVAT interpolates them and compressed back to
+        keyframes, so the new task exports the same shapes on every kept frame (and maps to the same
+        source video frames).
+
+        Example:
+            >>> from dl_utils.cvat import make_synthetic_task
+            >>> t = make_synthetic_task(n_frames=30, seed=0)
+            >>> part = t.crop(10, 20)
+            >>> part.size, part.start_frame == t.source_frame(10)
+            (10, True)
+        """
+        from dl_utils.cvat.tracks import compress_tracks
+
+        if not 0 <= start < stop <= self.size:
+            raise ValueError(f"frame range {start}..{stop} is outside task {self.name!r} (0..{self.size})")
+        shapes = self.to_shapes()
+        part = shapes[(shapes["frame"] >= start) & (shapes["frame"] < stop)].copy()
+        part["frame"] -= start
+        is_track = part["track_id"].notna()
+        tracks = (
+            compress_tracks(
+                part[is_track], mutable_attributes=self.mutable_attributes(), last_frame=stop - start - 1
+            )
+            if is_track.any()
+            else part[is_track]
+        )
+        frames = self.frames[(self.frames["frame"] >= start) & (self.frames["frame"] < stop)].copy()
+        frames["frame"] -= start
+        return Task(
+            name=name or f"{self.name}_{start}-{stop - 1}",
+            labels=self.labels,
+            annotations=pd.concat([part[~is_track], tracks], ignore_index=True),
+            frames=frames.reset_index(drop=True),
+            media=self.media,
+            start_frame=int(self.source_frame(start)),
+            frame_step=self.frame_step,
+            subset=self.subset,
+            meta=self.meta,
+        )
 
     # -- selection and editing -----------------------------------------------------------------
 

@@ -152,39 +152,8 @@ class DemoResult:
 
 
 def crop_task(task: Any, start: int, stop: int, name: str | None = None) -> Any:
-    """Frames ``start..stop-1`` of ``task`` as a new task (frames renumbered from 0, ``start_frame`` shifted).
-
-    Tracks are cut at the range edges exactly as CVAT interpolates them and compressed back to
-    keyframes, so the new task exports the same shapes on every kept frame.
-    """
-    from dl_utils.cvat import Task
-    from dl_utils.cvat.tracks import compress_tracks
-
-    if not 0 <= start < stop <= task.size:
-        raise ValueError(f"frame range {start}..{stop} is outside task {task.name!r} (0..{task.size})")
-    shapes = task.to_shapes()
-    part = shapes[(shapes["frame"] >= start) & (shapes["frame"] < stop)].copy()
-    part["frame"] -= start
-    is_track = part["track_id"].notna()
-    tracks = (
-        compress_tracks(part[is_track], mutable_attributes=task.mutable_attributes())
-        if is_track.any()
-        else part[is_track]
-    )
-    ann = pd.concat([part[~is_track], tracks], ignore_index=True)
-    frames = task.frames[(task.frames["frame"] >= start) & (task.frames["frame"] < stop)].copy()
-    frames["frame"] -= start
-    return Task(
-        name=name or f"{task.name}_{start}-{stop - 1}",
-        labels=task.labels,
-        annotations=ann,
-        frames=frames.reset_index(drop=True),
-        media=task.media,
-        start_frame=task.source_frame(start),
-        frame_step=task.frame_step,
-        subset=task.subset,
-        meta=task.meta,
-    )
+    """Frames ``start..stop-1`` of ``task`` as a new task (see :meth:`dl_utils.cvat.Task.crop`)."""
+    return task.crop(start, stop, name=name)
 
 
 def _load_task(path: Path) -> Any:

@@ -49,6 +49,9 @@ log = get_logger(__name__)
 PathLike = str | os.PathLike
 
 MANIFEST = "manifest.json"
+#: ``detect`` label text column-wise (:mod:`dl_utils.yolo.columnar`) wherever it gives the same
+#: bytes and counts as the per-row path; the tests switch it off to compare both.
+_COLUMNAR = True
 #: image formats ultralytics reads; other source images are re-encoded
 ULTRALYTICS_IMAGE_EXTS = (".bmp", ".dng", ".jpeg", ".jpg", ".mpo", ".png", ".tif", ".tiff", ".webp", ".pfm")
 _SAFE_RE = re.compile(r"[^\w.-]+", re.UNICODE)
@@ -235,6 +238,7 @@ class _Plan:
     objects: pd.DataFrame  # rows used for classify crops (frame, class_id, box)
     unit: str = ""
     counts: dict[str, int] = field(default_factory=dict)
+    text: LabelText | None = None  # column-wise detect labels (then ``lines`` has no "line" column)
 
 
 def _safe(text: str) -> str:
@@ -285,6 +289,97 @@ def _pose_keypoints(sources: Sequence[TaskSource], mapping: Any) -> tuple[int, l
     if k == 0:
         raise ValueError("pose: no skeleton labels or points shapes found in the inputs")
     return k, [str(i + 1) for i in range(k)]
+
+
+def _visible_shapes(t: Any, rows: np.ndarray | None = None) -> pd.DataFrame:
+    """``t.to_shapes()`` without outside rows (of the annotation ``rows`` only: whole tracks)."""
+    if rows is not None:
+        t = t.copy(annotations=t.annotations[rows].reset_index(drop=True))
+    shapes = t.to_shapes()
+    if "outside" in shapes.columns:
+        shapes = shapes[~shapes["outside"].to_numpy(dtype=bool)]
+    return shapes.reset_index(drop=True)
+
+
+@dataclass
+class _Visible:
+    """What the build needs to know of a task's visible rows (``_visible_shapes``), from its keyframes."""
+
+    any: bool  # at least one visible row (tags included)
+    excluded: np.ndarray  # frames with a visible row of an excluded label (-2)
+    out_of_range: int  # frames with a visible row that are not task frames
+    class_ids: dict[Any, int]  # every label of the annotation table -> training index
+
+
+def _visible_info(t: Any, lm: Any) -> _Visible | None:
+    """:class:`_Visible` without expanding the tracks (only tracks of excluded labels, or skeleton
+    tracks when nothing else is visible, are expanded); ``None`` where the keyframes cannot tell
+    exactly (track rows that could fall outside the task frames, tag tracks): build per row then.
+
+    A track's rows lie on frames from its first keyframe before the end of the task to the end,
+    and one is visible exactly when a keyframe in that range is not outside (skeleton tracks
+    excepted: a row whose elements are all outside is dropped).
+    """
+    ann = t.annotations
+    end = max(int(t.size) - 1, 0) + 1
+    tid = ann["track_id"].to_numpy(dtype=np.float64, na_value=np.nan)
+    tracked = ~np.isnan(tid)
+    types = ann["type"].to_numpy(dtype=object)
+    if (tracked & (types == "tag")).any():
+        return None
+    fr = ann["frame"].to_numpy(dtype=np.int64)
+    live = ~ann["outside"].to_numpy(dtype=bool)
+    task_frames = np.unique(t.frames["frame"].to_numpy(dtype=np.int64))
+    key_in = tracked & (fr < end)
+    if key_in.any():
+        lo = int(fr[key_in].min())
+        if end - lo > len(task_frames) or not np.isin(np.arange(lo, end), task_frames).all():
+            return None
+    single = ~tracked & live
+    single_frames = np.unique(fr[single])
+    out_of_range = int(np.count_nonzero(~np.isin(single_frames, task_frames)))
+    skeleton = types == "skeleton"
+    any_visible = bool(single.any() or (key_in & live & ~skeleton).any())
+    if not any_visible and (key_in & live & skeleton).any():
+        rows = np.isin(tid, np.unique(tid[tracked & skeleton]))
+        any_visible = len(_visible_shapes(t, rows)) > 0
+    labels = pd.unique(ann["label"].to_numpy(dtype=object))
+    index = lm.map_labels(pd.Series(labels, dtype=object))["train_index"].to_numpy(dtype=np.int64)
+    class_ids = dict(zip(labels.tolist(), index.tolist(), strict=True))
+    excluded = np.zeros(0, dtype=np.int64)
+    if (index == -2).any():
+        ex = ann["label"].isin(labels[index == -2]).to_numpy()
+        rows = (ex & ~tracked) | np.isin(tid, np.unique(tid[ex & tracked]))  # whole tracks
+        sub = _visible_shapes(t, rows)
+        mapped = lm.map_labels(sub["label"])["train_index"].to_numpy(dtype=np.int64)
+        excluded = np.unique(sub["frame"].to_numpy(dtype=np.int64)[mapped == -2])
+    return _Visible(any_visible, excluded, out_of_range, class_ids)
+
+
+def _sizes_known(frames: pd.DataFrame) -> bool:
+    """Every frame has one positive, finite size (what the column-wise labels need)."""
+    w = frames["width"].to_numpy(dtype=np.float64, na_value=np.nan)
+    h = frames["height"].to_numpy(dtype=np.float64, na_value=np.nan)
+    ok = np.isfinite(w) & np.isfinite(h) & (w > 0) & (h > 0)
+    return bool(ok.all()) and not frames["frame"].duplicated().any()
+
+
+def _columnar_lines(
+    t: Any, frames: pd.DataFrame, vis: _Visible, min_size: float
+) -> tuple[pd.DataFrame, LabelText]:
+    """Detect label text of the ``frames`` of a task, column-wise, and one row per line (frame, class, track)."""
+    ann = t.annotations
+    tag = (ann["type"] == "tag").to_numpy()
+    src = t.copy(annotations=ann[~tag].reset_index(drop=True)) if tag.any() else t
+    text = task_label_text(src, vis.class_ids, min_size=min_size, frames=frames[["frame", "width", "height"]])
+    lines = pd.DataFrame(
+        {
+            "frame": text.line_frame,
+            "class_id": text.line_class,
+            "track_id": pd.array(text.line_track, dtype="Int64"),
+        }
+    )
+    return lines, text
 
 
 # ---------------------------------------------------------------------------------------------
@@ -626,24 +721,31 @@ def build_dataset(
             )
 
     # ---- expand, map and check every label before writing anything
-    expanded: list[pd.DataFrame] = []
+    # detect: labels go column-wise from the keyframes when every label of the tables is known
+    # (then no visible row has an unknown label); otherwise every task is expanded per row
+    columnar = _COLUMNAR and task == "detect"
+    if columnar:
+        table_labels = [s.task.annotations["label"] for s in sources]
+        all_labels = pd.unique(pd.concat(table_labels, ignore_index=True).to_numpy(dtype=object))
+        columnar = len(lm.unknown(pd.Series(all_labels, dtype=object))) == 0
+    expanded: list[pd.DataFrame | None] = []
     labels_all, examples_all = [], []
     for src in sources:
-        shapes = src.task.to_shapes()
-        if "outside" in shapes.columns:
-            shapes = shapes[~shapes["outside"].to_numpy(dtype=bool)]
-        shapes = shapes.reset_index(drop=True)
-        expanded.append(shapes)
-        if len(shapes):
-            first = shapes.drop_duplicates("label")
-            labels_all.append(shapes["label"])
+        if columnar:
+            expanded.append(None)
+            continue
+        vshapes = _visible_shapes(src.task)
+        expanded.append(vshapes)
+        if len(vshapes):
+            first = vshapes.drop_duplicates("label")
+            labels_all.append(vshapes["label"])
             examples_all.append(
                 pd.Series(
                     [f"{src.origin}, task {src.task.name!r}, frame {int(f)}" for f in first["frame"]],
                     index=first["label"].to_numpy(),
                 )
-                .reindex(shapes["label"].to_numpy())
-                .set_axis(shapes.index)
+                .reindex(vshapes["label"].to_numpy())
+                .set_axis(vshapes.index)
             )
     if labels_all:
         from dl_utils.classes import UnknownLabelsError
@@ -655,7 +757,7 @@ def build_dataset(
             raise UnknownLabelsError(unknown)
 
     if task == "classify" and classify_source == "auto":
-        has_tags = any((s["type"] == "tag").any() for s in expanded if len(s))
+        has_tags = any((s["type"] == "tag").any() for s in expanded if s is not None and len(s))
         classify_source = "tags" if has_tags else "crops"
 
     # ---- plan each source
@@ -675,94 +777,113 @@ def build_dataset(
         )
     }
     empty_tasks: list[str] = []
-    for src, shapes in zip(sources, expanded, strict=True):
+    for src, pre in zip(sources, expanded, strict=True):
         t = src.task
+        shapes: pd.DataFrame | None = pre
         prefix = _safe(t.name)
         prefixes[prefix] = prefixes.get(prefix, 0) + 1
         if prefixes[prefix] > 1:
             prefix = f"{prefix}_{prefixes[prefix]}"
         frames = _frame_sizes(src) if images or task != "classify" else t.frames.copy()
-        if len(frames) == 0 or (len(shapes) == 0 and empty_frames == "drop"):
+        # column-wise: what the build needs of the visible rows, from the keyframes (None: per row)
+        vis = _visible_info(t, lm) if columnar and len(frames) else None
+        mapped = np.zeros(0, dtype=np.int64)
+        if vis is None:
+            if shapes is None:
+                shapes = _visible_shapes(t)
+            has_rows = len(shapes) > 0
+            mapped = lm.map_labels(shapes["label"])["train_index"].to_numpy(dtype=np.int64)
+            excluded = np.unique(shapes["frame"].to_numpy()[mapped == -2]) if len(shapes) else mapped
+        else:
+            has_rows, excluded = vis.any, vis.excluded
+        if len(frames) == 0 or (not has_rows and empty_frames == "drop"):
             empty_tasks.append(t.name)
             log.warning("%s: task %r is empty (no frames or no annotations), skipped", src.origin, t.name)
             continue
-        if len(shapes) == 0:
+        if not has_rows:
             empty_tasks.append(t.name)
             log.warning(
                 "%s: task %r has no annotations (its frames are kept as background)", src.origin, t.name
             )
-        mapped = lm.map_labels(shapes["label"])["train_index"].to_numpy(dtype=np.int64)
-        excluded = (
-            np.unique(shapes["frame"].to_numpy()[mapped == -2]) if len(shapes) else np.zeros(0, np.int64)
-        )
         counts_total["excluded_frames"] += len(excluded)
         keep_frames = ~frames["frame"].isin(excluded).to_numpy()
         if every > 1:
             keep_frames &= (frames["frame"].to_numpy() % every) == 0
         frames = frames[keep_frames].reset_index(drop=True)
-        known = set(frames["frame"].tolist())
-        fr = shapes["frame"].to_numpy(dtype=np.int64)
-        in_range = np.isin(fr, frames["frame"].to_numpy())
-        out_of_task = ~np.isin(fr, t.frames["frame"].to_numpy())
-        counts_total["frames_out_of_range"] += int(len(np.unique(fr[out_of_task])))
-        sel = in_range & (mapped != -2)
-        rows = shapes[sel].reset_index(drop=True)
-        cls = mapped[sel]
-        size = frames.set_index("frame")[["width", "height"]]
-        wh = size.reindex(rows["frame"].to_numpy()).to_numpy(dtype=np.float64)
+        if vis is not None and not _sizes_known(frames):
+            # some frames have no known size: the per-row path tells whether objects lie on them
+            vis, shapes = None, _visible_shapes(t)
+            mapped = lm.map_labels(shapes["label"])["train_index"].to_numpy(dtype=np.int64)
         line_df = pd.DataFrame(columns=["frame", "class_id", "line", "status"])
         obj_df = pd.DataFrame(columns=["frame", "class_id", "box", "track_id"])
-        if task in LABEL_TASKS:
-            nonneg_tags = rows["type"].to_numpy() == "tag"
-            lrows, lcls, lwh = rows[~nonneg_tags], cls[~nonneg_tags], wh[~nonneg_tags]
-            if len(lrows) and not (lwh > 0).all():
-                bad_frames = sorted(set(lrows["frame"][~(lwh > 0).all(axis=1)].tolist()))
-                raise ValueError(
-                    f"{src.origin}: task {t.name!r}: image size unknown for frame(s) {bad_frames[:10]} "
-                    "(no size in the annotations and no media to read it from)"
-                )
-            line_df = to_yolo_lines(
-                lrows,
-                lwh[:, 0] if len(lrows) else 1.0,
-                lwh[:, 1] if len(lrows) else 1.0,
-                lcls,
-                task,
-                nkpt=kpt_shape[0] if kpt_shape else None,
-                min_size=min_size,
-                multipart=multipart,
-            )
-            line_df["track_id"] = lrows["track_id"].to_numpy()
-            st = line_df["status"].value_counts()
+        text: LabelText | None = None
+        if vis is not None:
+            counts_total["frames_out_of_range"] += vis.out_of_range
+            line_df, text = _columnar_lines(t, frames, vis, min_size)
             for key in ("clipped", "degenerate", "unsupported", "unused"):
-                counts_total[key] += int(st.get(key, 0))
-            line_df = line_df[line_df["status"].isin(["ok", "clipped"])]
+                counts_total[key] += int(text.counts.get(key, 0))
         else:
-            if classify_source == "tags":
-                tag = (rows["type"] == "tag").to_numpy() & (cls >= 0)
-                tf = pd.DataFrame(
-                    {"frame": rows["frame"][tag].to_numpy(), "class_id": cls[tag]}
-                ).drop_duplicates()
-                multi = tf.groupby("frame")["class_id"].transform("nunique") > 1
-                counts_total["ambiguous_frames"] += int(tf.loc[multi, "frame"].nunique())
-                tf = tf[~multi]
-                obj_df = tf.assign(box=None, track_id=pd.array([pd.NA] * len(tf), dtype="Int64"))
-            else:
-                use = (cls >= 0) & (rows["type"].to_numpy() != "tag")
-                boxes = shape_boxes(rows[use])
-                good = np.isfinite(boxes).all(axis=1)
-                counts_total["unsupported"] += int((~good).sum())
-                obj_df = pd.DataFrame(
-                    {
-                        "frame": rows["frame"][use].to_numpy()[good],
-                        "class_id": cls[use][good],
-                        "box": list(boxes[good]),
-                        "track_id": rows["track_id"][use].to_numpy()[good],
-                    }
+            if shapes is None:  # pragma: no cover - set above whenever vis is None
+                raise RuntimeError("internal: no expanded shapes for the per-row path")
+            fr = shapes["frame"].to_numpy(dtype=np.int64)
+            in_range = np.isin(fr, frames["frame"].to_numpy())
+            out_of_task = ~np.isin(fr, t.frames["frame"].to_numpy())
+            counts_total["frames_out_of_range"] += int(len(np.unique(fr[out_of_task])))
+            sel = in_range & (mapped != -2)
+            rows = shapes[sel].reset_index(drop=True)
+            cls = mapped[sel]
+            size = frames.set_index("frame")[["width", "height"]]
+            wh = size.reindex(rows["frame"].to_numpy()).to_numpy(dtype=np.float64)
+            if task in LABEL_TASKS:
+                nonneg_tags = rows["type"].to_numpy() == "tag"
+                lrows, lcls, lwh = rows[~nonneg_tags], cls[~nonneg_tags], wh[~nonneg_tags]
+                if len(lrows) and not (lwh > 0).all():
+                    bad_frames = sorted(set(lrows["frame"][~(lwh > 0).all(axis=1)].tolist()))
+                    raise ValueError(
+                        f"{src.origin}: task {t.name!r}: image size unknown for frame(s) {bad_frames[:10]} "
+                        "(no size in the annotations and no media to read it from)"
+                    )
+                line_df = to_yolo_lines(
+                    lrows,
+                    lwh[:, 0] if len(lrows) else 1.0,
+                    lwh[:, 1] if len(lrows) else 1.0,
+                    lcls,
+                    task,
+                    nkpt=kpt_shape[0] if kpt_shape else None,
+                    min_size=min_size,
+                    multipart=multipart,
                 )
+                line_df["track_id"] = lrows["track_id"].to_numpy()
+                st = line_df["status"].value_counts()
+                for key in ("clipped", "degenerate", "unsupported", "unused"):
+                    counts_total[key] += int(st.get(key, 0))
+                line_df = line_df[line_df["status"].isin(["ok", "clipped"])]
+            else:
+                if classify_source == "tags":
+                    tag = (rows["type"] == "tag").to_numpy() & (cls >= 0)
+                    tf = pd.DataFrame(
+                        {"frame": rows["frame"][tag].to_numpy(), "class_id": cls[tag]}
+                    ).drop_duplicates()
+                    multi = tf.groupby("frame")["class_id"].transform("nunique") > 1
+                    counts_total["ambiguous_frames"] += int(tf.loc[multi, "frame"].nunique())
+                    tf = tf[~multi]
+                    obj_df = tf.assign(box=None, track_id=pd.array([pd.NA] * len(tf), dtype="Int64"))
+                else:
+                    use = (cls >= 0) & (rows["type"].to_numpy() != "tag")
+                    boxes = shape_boxes(rows[use])
+                    good = np.isfinite(boxes).all(axis=1)
+                    counts_total["unsupported"] += int((~good).sum())
+                    obj_df = pd.DataFrame(
+                        {
+                            "frame": rows["frame"][use].to_numpy()[good],
+                            "class_id": cls[use][good],
+                            "box": list(boxes[good]),
+                            "track_id": rows["track_id"][use].to_numpy()[good],
+                        }
+                    )
         has_obj = set((line_df if task in LABEL_TASKS else obj_df)["frame"].tolist())
         if empty_frames == "drop" or task == "classify":
             frames = frames[frames["frame"].isin(has_obj)].reset_index(drop=True)
-        del known
         frames["source_frame"] = (
             t.source_frame(frames["frame"].to_numpy()) if t.media else frames["frame"].to_numpy()
         )
@@ -776,7 +897,7 @@ def build_dataset(
                 frames.loc[dup, "stem"] = [
                     f"{s}_{int(f)}" for s, f in zip(frames["stem"][dup], frames["frame"][dup], strict=True)
                 ]
-        plans.append(_Plan(src, prefix, frames, line_df, obj_df, unit=src.unit_key(group_by)))
+        plans.append(_Plan(src, prefix, frames, line_df, obj_df, unit=src.unit_key(group_by), text=text))
 
     if not plans:
         raise ValueError(f"nothing to build: every task is empty ({empty_tasks})")
@@ -887,21 +1008,41 @@ def _write_plan(
     splits = frames["split"].to_numpy(dtype=object)
     stems = frames["stem"].to_numpy(dtype=object)
     if task in LABEL_TASKS:
-        lines = p.lines.sort_values("frame", kind="stable")
-        fr = lines["frame"].to_numpy(dtype=np.int64)
-        text = lines["line"].to_numpy(dtype=object)
-        uniq, starts = np.unique(fr, return_index=True)
-        ends = np.append(starts[1:], len(fr))
-        by_frame = {int(f): (int(a), int(b)) for f, a, b in zip(uniq, starts, ends, strict=True)}
         frame_ids = frames["frame"].to_numpy(dtype=np.int64)
-
         label_dirs = {s: os.path.join(root, "labels", s) for s in SPLITS}
+        if p.text is not None:  # column-wise: each frame's bytes straight from one buffer
+            view = memoryview(p.text.data)
+            off = p.text.offsets.tolist()
+            slot = {f: k for k, f in enumerate(p.text.frames.tolist())}
+            flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_BINARY", 0)
 
-        def write_label(i: int) -> None:
-            a, b = by_frame.get(int(frame_ids[i]), (0, 0))
-            body = "\n".join(text[a:b])
-            with open(os.path.join(label_dirs[splits[i]], stems[i] + ".txt"), "w", encoding="utf-8") as fh:
-                fh.write(body + "\n" if body else "")
+            def write_label(i: int) -> None:
+                k = slot.get(int(frame_ids[i]))
+                path = os.path.join(label_dirs[splits[i]], stems[i] + ".txt")
+                fd = os.open(path, flags, 0o666)
+                try:
+                    if k is not None:
+                        a, b = off[k], off[k + 1]
+                        while a < b:
+                            a += os.write(fd, view[a:b])
+                finally:
+                    os.close(fd)
+
+        else:
+            lines = p.lines.sort_values("frame", kind="stable")
+            fr = lines["frame"].to_numpy(dtype=np.int64)
+            text = lines["line"].to_numpy(dtype=object)
+            uniq, starts = np.unique(fr, return_index=True)
+            ends = np.append(starts[1:], len(fr))[: len(starts)]  # no line at all: no frame
+            by_frame = {int(f): (int(a), int(b)) for f, a, b in zip(uniq, starts, ends, strict=True)}
+
+            def write_label(i: int) -> None:
+                a, b = by_frame.get(int(frame_ids[i]), (0, 0))
+                body = "\n".join(text[a:b])
+                with open(
+                    os.path.join(label_dirs[splits[i]], stems[i] + ".txt"), "w", encoding="utf-8"
+                ) as fh:
+                    fh.write(body + "\n" if body else "")
 
         if not images:
             for i in range(n):
@@ -985,8 +1126,11 @@ def _previews(
         if not found:
             continue
         img = read_image(found[0])
-        frame_lines = lines.loc[lines["frame"] == p.frames["frame"].iat[i], "line"].tolist()
-        frame_lines = [ln for block in frame_lines for ln in block.split("\n")]
+        if p.text is not None:
+            frame_lines = p.text.text(int(p.frames["frame"].to_numpy(dtype=np.int64)[i])).splitlines()
+        else:
+            frame_lines = lines.loc[lines["frame"] == p.frames["frame"].iat[i], "line"].tolist()
+            frame_lines = [ln for block in frame_lines for ln in block.split("\n")]
         write_image(
             root / "previews" / s / f"{stem}.jpg",
             _draw_preview(img, frame_lines, task, names, kpt_shape),

@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+import pandas as pd
 
 from dl_utils.yolo.formats import (
     _broadcast,
@@ -55,6 +56,9 @@ class LabelText:
         data: the text of every line (each ends with ``\\n``), frame after frame, ASCII.
         counts: rows per status (``ok``, ``clipped``, ``degenerate``, ``unsupported``, ``unused``).
         fast_rows: how many rows were computed column-wise (the rest went through the per-row path).
+        line_frame: per line (in :attr:`data` order): its frame.
+        line_class: per line: its class index.
+        line_track: per line: its track id (float; NaN for a standalone shape).
     """
 
     frames: np.ndarray
@@ -62,6 +66,9 @@ class LabelText:
     data: bytes
     counts: dict[str, int] = field(default_factory=dict)
     fast_rows: int = 0
+    line_frame: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    line_class: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    line_track: np.ndarray = field(default_factory=lambda: np.zeros(0, np.float64))
 
     def __len__(self) -> int:
         return len(self.frames)
@@ -179,8 +186,7 @@ def _fast_tracks(
     return np.bincount(code, weights=~row_ok, minlength=len(first)) == 0
 
 
-def _sizes(task: Task) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    fr = task.frames
+def _sizes(fr: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     f = fr["frame"].to_numpy(dtype=np.int64)
     order = np.argsort(f, kind="stable")
     return (
@@ -204,6 +210,7 @@ def task_label_text(
     *,
     decimals: int = 6,
     min_size: float = 1.0,
+    frames: pd.DataFrame | None = None,
 ) -> LabelText:
     """YOLO ``detect`` label text of every frame of a task, column-wise from its keyframes.
 
@@ -219,9 +226,14 @@ def task_label_text(
         class_ids: label -> training index (a negative index: the label's rows are skipped).
         decimals: digits after the point.
         min_size: boxes narrower/shorter than this (pixels, after clipping) are dropped.
+        frames: only these frames (a table with ``frame``, ``width``, ``height``, e.g. a filtered
+            ``task.frames`` with sizes read from the media): rows on other frames are left out
+            before anything is counted, image sizes come from it. Default: every row, sizes from
+            ``task.frames``.
 
     Returns:
-        A :class:`LabelText` (frames with lines, their text in one buffer, status counts).
+        A :class:`LabelText` (frames with lines, their text in one buffer, status counts, and
+        each line's frame, class and track).
 
     Raises:
         ValueError: a label missing from ``class_ids``, a frame without a known image size, or a
@@ -237,13 +249,23 @@ def task_label_text(
     if not isinstance(class_ids, Mapping):
         raise TypeError(f"class_ids must be a mapping label -> index, got {type(class_ids).__name__}")
     ann = task.annotations
+    if frames is None:
+        sizes, only = _sizes(task.frames), None
+    else:
+        missing_cols = {"frame", "width", "height"} - set(frames.columns)
+        if missing_cols:
+            raise ValueError(
+                f"frames needs the columns frame, width and height; missing {sorted(missing_cols)}"
+            )
+        sizes = _sizes(frames)
+        only = np.unique(sizes[0])
     end_frame = max(task.size - 1, 0) + 1
     row_fmt = "%d" + f" %.{int(decimals)}f" * 4
     counts = dict.fromkeys(("ok", "clipped", "degenerate", "unsupported", "unused"), 0)
     ann_tid = ann["track_id"].to_numpy(dtype=np.float64, na_value=np.nan)
     fast = np.zeros(len(ann), dtype=bool)
     pos = np.flatnonzero(~np.isnan(ann_tid))
-    parts: list[tuple[Any, ...]] = []  # frame, kind, track id, seq, text matrix, line lengths
+    parts: list[tuple[Any, ...]] = []  # frame, kind, track id, seq, text matrix, line lengths, class
     n_fast = 0
     if len(pos):
         # as interpolate_tracks: keyframes sorted by (track_id, frame), stable
@@ -278,16 +300,19 @@ def task_label_text(
                 got.append(res)
         fast[pos[ok_track[code]]] = True
         if got:
-            parts.append(_fast_part(got, labels, utid, class_ids, _sizes(task), row_fmt, min_size, counts))
+            parts.append(_fast_part(got, labels, utid, class_ids, sizes, row_fmt, min_size, counts, only))
             n_fast = sum(len(g[0]) for g in got)
 
     # per row: standalone shapes and the other tracks
     if (~fast).any():
         rest = task.copy(annotations=ann[~fast].reset_index(drop=True))
         shapes = rest.to_shapes()
-        shapes = shapes[~shapes["outside"].to_numpy(dtype=bool)].reset_index(drop=True)
+        visible = ~shapes["outside"].to_numpy(dtype=bool)
+        if only is not None:
+            visible &= np.isin(shapes["frame"].to_numpy(dtype=np.int64), only)
+        shapes = shapes[visible].reset_index(drop=True)
         if len(shapes):
-            fr, w, h = _sizes(task)
+            fr, w, h = sizes
             sf = shapes["frame"].to_numpy(dtype=np.int64)
             lines = to_yolo_lines(
                 shapes, _lookup(fr, w, sf), _lookup(fr, h, sf), dict(class_ids), "detect",
@@ -306,6 +331,7 @@ def task_label_text(
                     np.flatnonzero(keep),
                     mat,
                     lens,
+                    lines["class_id"].to_numpy(dtype=np.int64)[keep],
                 )
             )
     return _assemble(parts, counts, n_fast)
@@ -320,11 +346,16 @@ def _fast_part(
     row_fmt: str,
     min_size: float,
     counts: dict[str, int],
+    only: np.ndarray | None = None,
 ) -> tuple[Any, ...]:
     if len(got) == 1:
         frame, code, boxes = got[0]
     else:
         frame, code, boxes = (np.concatenate([g[k] for g in got]) for k in range(3))
+    if only is not None:  # rows on the wanted frames only
+        wanted = np.isin(frame, only)
+        if not wanted.all():
+            frame, code, boxes = frame[wanted], code[wanted], boxes[wanted]
     # to_shapes order: by frame, then by track
     lo = int(frame.min()) if len(frame) else 0
     key = (frame - lo) * len(utid) + code  # one row per (frame, track)
@@ -389,6 +420,7 @@ def _fast_part(
         np.zeros(kept, np.int64),
         mats,
         np.concatenate(lens) if lens else np.zeros(0, np.int64),
+        cls[keep],
     )
 
 
@@ -410,7 +442,7 @@ def _assemble(parts: list[tuple[Any, ...]], counts: dict[str, int], n_fast: int)
     if not parts:
         return LabelText(np.zeros(0, np.int64), np.zeros(1, np.int64), b"", counts, n_fast)
     if len(parts) == 1:
-        frame, _, _, _, mats, lens = parts[0]
+        frame, kind, tid, _, mats, lens, cls = parts[0]
         if isinstance(mats, np.ndarray):
             mats = [mats]
         data, a = [], 0
@@ -420,18 +452,19 @@ def _assemble(parts: list[tuple[Any, ...]], counts: dict[str, int], n_fast: int)
         text = b"".join(data)
         del data
     else:
-        frame, kind, tid, seq, lens = (np.concatenate([p[k] for p in parts]) for k in (0, 1, 2, 3, 5))
+        frame, kind, tid, seq, lens, cls = (np.concatenate([p[k] for p in parts]) for k in (0, 1, 2, 3, 5, 6))
         width = max(
             max(m.shape[1] for m in ([p[4]] if isinstance(p[4], np.ndarray) else p[4])) for p in parts
         )
         mat = np.concatenate([_padded(p[4], width) for p in parts])
         # to_shapes order: by frame, standalone shapes first (in table order), then tracks by id
         order = np.lexsort((seq, tid, kind, frame))
-        frame, mat, lens = frame[order], mat[order], lens[order]
+        frame, mat, lens, kind, tid, cls = (a[order] for a in (frame, mat, lens, kind, tid, cls))
         text = _text(mat, lens)
         del mat
     ends = np.cumsum(lens)
     first = np.r_[True, frame[1:] != frame[:-1]]
     row_end = np.r_[np.flatnonzero(first)[1:], len(frame)] - 1
     offsets = np.r_[0, ends[row_end]].astype(np.int64)
-    return LabelText(frame[first], offsets, text, counts, n_fast)
+    track = np.where(kind.astype(bool), tid, np.nan) if len(tid) else np.zeros(0, np.float64)
+    return LabelText(frame[first], offsets, text, counts, n_fast, frame, cls.astype(np.int64), track)

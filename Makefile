@@ -46,7 +46,7 @@ shellcheck: venv
 	$(BIN)/shellcheck scripts/*.sh
 
 pytest: venv
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest tests dl_utils --doctest-modules $(PYTEST_ARGS)
 
 test: lint imports typecheck shellcheck pytest
 

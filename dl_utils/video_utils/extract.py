@@ -10,7 +10,7 @@ interrupted run leaves only complete images. File names carry the source frame n
 Example:
     >>> from dl_utils.video_utils import extract_frames
     >>> result = extract_frames("clip.mp4", "frames", step=10)      # doctest: +SKIP
-    >>> result.frames[:3], result.paths[0].name
+    >>> result.frames[:3], result.paths[0].name  # doctest: +SKIP
     ([0, 10, 20], 'frame_000000.jpg')
 """
 

@@ -948,7 +948,7 @@ def video_info(path: PathLike, exact: bool = True) -> dict[str, Any]:
 
     Example:
         >>> info = video_info("clip.mp4")                 # doctest: +SKIP
-        >>> info["video"]["frame_count"], info["video"]["fps"], info["video"]["codec"]
+        >>> info["video"]["frame_count"], info["video"]["fps"], info["video"]["codec"]  # doctest: +SKIP
         (1800, 30.0, 'h264')
     """
     p = _check_file(path)

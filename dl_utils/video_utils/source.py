@@ -10,8 +10,8 @@ Example:
     >>> src = FrameSource("clip.mp4", start_frame=100, step=5)     # doctest: +SKIP
     >>> len(src), src.source_frame(2)                              # doctest: +SKIP
     (341, 110)
-    >>> frame = src[2]                                             # video frame 110, RGB
-    >>> src = FrameSource("images/")                               # an image folder, natural order
+    >>> frame = src[2]                     # video frame 110, RGB       # doctest: +SKIP
+    >>> src = FrameSource("images/")       # an image folder, natural order  # doctest: +SKIP
 """
 
 from __future__ import annotations
@@ -56,7 +56,7 @@ class FrameSource:
 
     Example:
         >>> src = FrameSource(["a.mp4", "b.mp4"])          # doctest: +SKIP
-        >>> path, frame_in_file = src.locate(len(src) - 1)
+        >>> path, frame_in_file = src.locate(len(src) - 1)  # doctest: +SKIP
     """
 
     def __init__(

@@ -26,6 +26,7 @@ import os
 import queue
 import threading
 from collections.abc import Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -43,7 +44,7 @@ from dl_utils.annotators import (
     to_cvat_detection_function,
 )
 from dl_utils.cvat.table import empty_annotations, normalize_annotations
-from dl_utils.onnx_utils import OnnxSession
+from dl_utils.onnx_utils import OnnxSession, resolve_providers
 from dl_utils.utils import get_logger, require
 
 __all__ = ["Detections", "YoloAnnotator", "create", "decode_yolo_output", "preprocess_batch"]
@@ -145,6 +146,35 @@ def _crop_to_boxes(masks: np.ndarray, boxes: np.ndarray) -> np.ndarray:
     return masks & inside_c & inside_r
 
 
+def _class_nms(
+    xyxy: np.ndarray, scores: np.ndarray, classes: np.ndarray | None, iou: float, max_det: int
+) -> np.ndarray:
+    """Greedy NMS, class-aware unless ``classes`` is None; kept indices by decreasing score.
+
+    Same rule as :func:`dl_utils.cv_utils.nms` and torchvision's ``batched_nms`` (a box is dropped
+    when its IoU with a higher-scoring kept box of its class is ``> iou``, stable order on ties),
+    run per class by OpenCV's C++ ``NMSBoxes``: ~8x faster than the vectorized Python loop when
+    hundreds of boxes survive (an untrained or crowded model).
+    """
+    if xyxy.shape[0] == 0:
+        return np.zeros(0, np.int64)
+    b = xyxy.astype(np.float64)
+    rects = np.concatenate([b[:, :2], b[:, 2:] - b[:, :2]], axis=1)  # x, y, w, h
+    s32 = scores.astype(np.float32)
+    groups = (
+        [np.arange(b.shape[0])]
+        if classes is None
+        else [np.flatnonzero(classes == c) for c in np.unique(classes)]
+    )
+    kept = []
+    nms_boxes: Any = cv2.dnn.NMSBoxes  # C++: stable sort by score, drops IoU > threshold
+    for g in groups:
+        k = nms_boxes(rects[g], s32[g], 0.0, float(iou))
+        kept.append(g[np.asarray(k, dtype=np.int64).reshape(-1)])
+    keep = np.concatenate(kept)
+    return keep[np.argsort(-scores[keep], kind="stable")[:max_det]]
+
+
 def decode_yolo_output(
     outputs: Sequence[np.ndarray],
     transforms: Sequence[Any],
@@ -165,8 +195,6 @@ def decode_yolo_output(
     ``max_det`` kept; boxes mapped back through each image's letterbox transform.
     Segment models also need the prototype output (``outputs[1]``: ``B x 32 x mh x mw``).
     """
-    from dl_utils.cv_utils import nms
-
     pred = np.asarray(outputs[0])
     if pred.ndim != 3 or pred.shape[1] < 4 + nc:
         raise ValueError(
@@ -196,11 +224,7 @@ def decode_yolo_output(
         xyxy[:, :2] = xywh[:, :2] - xywh[:, 2:] / 2
         xyxy[:, 2:] = xywh[:, :2] + xywh[:, 2:] / 2
         s, c = score[b, idx], best[b, idx]
-        k = (
-            nms(xyxy, s, classes=None if agnostic else c, iou_threshold=iou, max_det=max_det)
-            if idx.size
-            else np.zeros(0, np.int64)
-        )
+        k = _class_nms(xyxy, s, None if agnostic else c, iou, max_det)
         boxes_in = xyxy[k]
         det = Detections(
             boxes=t.inverse_boxes(boxes_in.astype(np.float64)) if k.size else np.zeros((0, 4)),
@@ -239,7 +263,31 @@ def decode_yolo_output(
 class _OnnxBackend:
     kind = "onnx"
 
-    def __init__(self, path: Path, providers: Sequence[str], imgsz: Any, threads: int | None) -> None:
+    def __init__(
+        self,
+        path: Path,
+        providers: Sequence[str],
+        imgsz: Any,
+        threads: int | None,
+        workers: int | None = None,
+        batch: int = 8,
+    ) -> None:
+        if workers is not None and int(workers) < 1:
+            raise ValueError(f"workers must be >= 1, got {workers}")
+        if threads is not None and int(threads) < 0:
+            raise ValueError(f"threads must be >= 0 (0: onnxruntime default), got {threads}")
+        ort = require("onnxruntime", "onnx", "ONNX inference")
+        usable = [p for p in resolve_providers(providers) if p in set(ort.get_available_providers())]
+        on_cpu = not usable or usable[0] == "CPUExecutionProvider"
+        cores = _cpu_count()
+        if workers is None:
+            # CPU: several batches in flight, each on few threads, scales much better than one
+            # batch on all cores (yolo layers are too small to split well); accelerators: one.
+            workers = max(1, min(cores, 4, int(batch))) if on_cpu and threads is None else 1
+        self.workers = int(workers)
+        auto_threads = threads is None
+        if threads is None and on_cpu:
+            threads = max(1, cores // self.workers)
         self.session = OnnxSession(path, providers=providers, intra_op_threads=threads, allow_spinning=False)
         if (
             len(self.session.inputs) != 1
@@ -269,6 +317,13 @@ class _OnnxBackend:
         shape: Any = self.session.inputs[0].shape
         self.dynamic_size = not (isinstance(shape[2], int) and isinstance(shape[3], int))
         self.fixed_batch = shape[0] if isinstance(shape[0], int) else None
+        if (
+            self.fixed_batch is not None and self.workers > 1
+        ):  # a fixed batch is not split: one run, all threads
+            self.workers = 1
+            if auto_threads:
+                self.session = OnnxSession(path, providers=providers, allow_spinning=False)
+        self._pool: ThreadPoolExecutor | None = None
         model_hw = (int(shape[2]), int(shape[3])) if not self.dynamic_size else None
         meta_hw = _as_hw(meta["imgsz"]) if "imgsz" in meta else None
         if imgsz is not None:
@@ -310,6 +365,29 @@ class _OnnxBackend:
             out.append((idx, x, transforms))
         return out
 
+    def _run_part(
+        self,
+        x: np.ndarray,
+        transforms: Sequence[Any],
+        conf: float,
+        iou: float,
+        max_det: int,
+        classes: Any,
+        agnostic: bool,
+    ) -> list[Detections]:
+        return decode_yolo_output(
+            self.session.run(x),
+            transforms,
+            len(self.names),
+            self.task,
+            conf=conf,
+            iou=iou,
+            max_det=max_det,
+            classes=classes,
+            agnostic=agnostic,
+            kpt_shape=self.kpt_shape,
+        )
+
     def run(
         self,
         prepared: list[tuple[list[int], np.ndarray, list[Any]]],
@@ -319,22 +397,27 @@ class _OnnxBackend:
         classes: Any,
         agnostic: bool,
     ) -> list[Detections]:
+        """Run and decode prepared groups; with ``workers > 1`` each group is split into up to
+        ``workers`` near-equal parts run concurrently (onnxruntime releases the GIL)."""
+        parts: list[tuple[list[int], np.ndarray, Sequence[Any]]] = []
+        for idx, x, transforms in prepared:
+            k = min(self.workers, len(idx))
+            bounds = np.linspace(0, len(idx), k + 1).round().astype(int)
+            for a, b in zip(bounds[:-1], bounds[1:], strict=True):
+                parts.append((idx[a:b], x[a:b], transforms[a:b]))
         n = sum(len(idx) for idx, _, _ in prepared)
         out: list[Detections | None] = [None] * n
-        for idx, x, transforms in prepared:
-            outputs = self.session.run(x)
-            dets = decode_yolo_output(
-                outputs,
-                transforms,
-                len(self.names),
-                self.task,
-                conf=conf,
-                iou=iou,
-                max_det=max_det,
-                classes=classes,
-                agnostic=agnostic,
-                kpt_shape=self.kpt_shape,
-            )
+        if len(parts) > 1 and self.workers > 1:
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(self.workers, thread_name_prefix="yolo-onnx")
+            futures = [
+                self._pool.submit(self._run_part, x, ts, conf, iou, max_det, classes, agnostic)
+                for _, x, ts in parts
+            ]
+            results = [f.result() for f in futures]
+        else:
+            results = [self._run_part(x, ts, conf, iou, max_det, classes, agnostic) for _, x, ts in parts]
+        for (idx, _, _), dets in zip(parts, results, strict=True):
             for i, det in zip(idx, dets, strict=True):
                 out[i] = det
         return out  # type: ignore[return-value]
@@ -353,6 +436,7 @@ class _OnnxBackend:
 
 class _UltralyticsBackend:
     kind = "ultralytics"
+    workers = 1  # one torch model: batches run one after the other
 
     def __init__(self, path: Path, imgsz: Any, device: str | None) -> None:
         ultralytics = require("ultralytics", "yolo", "the ultralytics .pt backend")
@@ -436,6 +520,14 @@ class _UltralyticsBackend:
                     det.keypoints = np.zeros((0, nk, 3))
             out.append(det)
         return out
+
+
+def _cpu_count() -> int:
+    """CPUs this process may run on (the affinity mask where the OS has one)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # macOS, Windows
+        return max(1, os.cpu_count() or 1)
 
 
 def _prefetch(items: Iterator[Any], depth: int = 2) -> Iterator[Any]:
@@ -547,9 +639,16 @@ class YoloAnnotator:
         providers: Sequence[str] = ("tensorrt", "cuda", "cpu"),
         device: str | None = None,
         threads: int | None = None,
+        workers: int | None = None,
         **kwargs: Any,
     ) -> YoloAnnotator:
         """Load a ``.onnx`` (onnxruntime backend) or ``.pt`` (ultralytics backend) YOLO model.
+
+        ONNX on CPU: by default each batch is split into ``workers`` parts (up to 4, at most one
+        per CPU core and per frame) run concurrently, each on ``cores // workers`` onnxruntime
+        threads; this scales far better than one run on all cores. Passing ``threads`` alone
+        gives one run per batch on ``threads`` threads (0: onnxruntime's default); passing
+        ``workers`` sets the split. Accelerator providers always run one batch at a time.
 
         Raises:
             FileNotFoundError: the file does not exist.
@@ -565,7 +664,7 @@ class YoloAnnotator:
         suffix = path.suffix.lower()
         backend: Any
         if suffix == ".onnx":
-            backend = _OnnxBackend(path, providers, imgsz, threads)
+            backend = _OnnxBackend(path, providers, imgsz, threads, workers, batch)
         elif suffix in (".pt", ".pth"):
             backend = _UltralyticsBackend(path, imgsz, device)
         else:

@@ -355,6 +355,44 @@ def test_decode_hand_made_output():
         decode_yolo_output([out], [t], nc=2, task="segment")
 
 
+@pytest.mark.parametrize("agnostic", [False, True])
+def test_class_nms_equals_cv_utils_nms(agnostic):
+    """The OpenCV-backed NMS of the decoder keeps exactly what dl_utils.cv_utils.nms keeps."""
+    from dl_utils.cv_utils import nms
+    from dl_utils.yolo_annotator import _class_nms
+
+    rng = np.random.default_rng(3)
+    for n in (0, 1, 40, 400):
+        xy = rng.uniform(0, 200, (n, 2)).astype(np.float32)
+        boxes = np.concatenate([xy, xy + rng.uniform(5, 60, (n, 2)).astype(np.float32)], axis=1)
+        scores = rng.uniform(0.3, 1.0, n).astype(np.float32)
+        cls = rng.integers(0, 3, n)
+        for max_det in (5, 300):
+            want = nms(boxes, scores, classes=None if agnostic else cls, iou_threshold=0.5, max_det=max_det)
+            got = _class_nms(boxes, scores, None if agnostic else cls, 0.5, max_det)
+            assert got.dtype == np.int64
+            np.testing.assert_array_equal(got, want)
+
+
+def test_onnx_workers_split_equals_single_run(yolo_detect_model):
+    """Splitting batches across concurrent onnxruntime runs changes nothing in the predictions."""
+    images = _scenes(7, 120, 200) + _scenes(3, 200, 136, seed=9)
+    single = YoloAnnotator.from_path(yolo_detect_model.onnx, conf=0.01, batch=5, threads=1)
+    split = YoloAnnotator.from_path(yolo_detect_model.onnx, conf=0.01, batch=5, workers=3)
+    assert single.backend.workers == 1 and split.backend.workers == 3
+    a, b = single.predict(images), split.predict(images)
+    for da, db in zip(a, b, strict=True):
+        assert len(da) == len(db)
+        np.testing.assert_allclose(da.boxes, db.boxes, atol=1e-3)
+        np.testing.assert_allclose(da.scores, db.scores, atol=1e-5)
+        np.testing.assert_array_equal(da.classes, db.classes)
+    assert sum(len(d) for d in a) >= 5
+    ta, tb = single.annotate(images), split.annotate(images)
+    assert ta["frame"].tolist() == tb["frame"].tolist() and ta["label"].tolist() == tb["label"].tolist()
+    with pytest.raises(ValueError, match="workers must be >= 1"):
+        YoloAnnotator.from_path(yolo_detect_model.onnx, workers=0)
+
+
 def test_fake_onnx_metadata_and_fixed_size_errors(tmp_path):
     import torch
 

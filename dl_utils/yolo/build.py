@@ -1016,10 +1016,12 @@ def _write_plan(
             slot = {f: k for k, f in enumerate(p.text.frames.tolist())}
             flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_BINARY", 0)
 
+            prefix = {sp: d + os.sep for sp, d in label_dirs.items()}
+            fids = frame_ids.tolist()
+
             def write_label(i: int) -> None:
-                k = slot.get(int(frame_ids[i]))
-                path = os.path.join(label_dirs[splits[i]], stems[i] + ".txt")
-                fd = os.open(path, flags, 0o666)
+                k = slot.get(fids[i])
+                fd = os.open(prefix[splits[i]] + stems[i] + ".txt", flags, 0o666)
                 try:
                     if k is not None:
                         a, b = off[k], off[k + 1]

@@ -69,14 +69,23 @@ def train_tiny(root: Path, imgsz: int) -> Path:
 
 
 def worker(
-    kind: str, model: Path, frames_path: Path, imgsz: int, batch: int, conf: float, threads: int | None
+    kind: str,
+    model: Path,
+    frames_path: Path,
+    imgsz: int,
+    batch: int,
+    conf: float,
+    threads: int | None,
+    workers: int | None = None,
 ) -> float:
     """Time one side in a fresh process (no thread pools of the other library spinning); return frames/s."""
     frames = list(np.load(frames_path))
     if kind == "ours":
         from dl_utils.yolo_annotator import YoloAnnotator
 
-        ann = YoloAnnotator.from_path(model, conf=conf, batch=batch, providers=("cpu",), threads=threads)
+        ann = YoloAnnotator.from_path(
+            model, conf=conf, batch=batch, providers=("cpu",), threads=threads, workers=workers
+        )
 
         def run(imgs: list[np.ndarray]) -> None:
             ann.annotate(imgs)
@@ -110,7 +119,16 @@ def main() -> None:
     ap.add_argument("--batch", type=int, default=16)
     ap.add_argument("--conf", type=float, default=0.25)
     ap.add_argument(
-        "--threads", type=int, default=None, help="onnxruntime intra-op threads (default: all cores)"
+        "--threads",
+        type=int,
+        default=None,
+        help="onnxruntime intra-op threads per run (default: cores // workers)",
+    )
+    ap.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        help="concurrent onnxruntime runs per batch (default: one per core, up to 4; 1 with --threads)",
     )
     ap.add_argument(
         "--repeats", type=int, default=3, help="interleaved timed passes per side (best one is reported)"
@@ -121,7 +139,14 @@ def main() -> None:
     if args.worker:
         kind, frames_npy = args.worker
         fps = worker(
-            kind.split(":")[0], args.model, Path(frames_npy), args.imgsz, args.batch, args.conf, args.threads
+            kind.split(":")[0],
+            args.model,
+            Path(frames_npy),
+            args.imgsz,
+            args.batch,
+            args.conf,
+            args.threads,
+            args.workers,
         )
         print(f"FPS {fps}")
         return
@@ -157,8 +182,10 @@ def main() -> None:
                 str(batch),
             ]
             cmd += ["--conf", str(args.conf), "--worker", name, str(frames_npy)]
-            if args.threads:
+            if args.threads is not None:
                 cmd += ["--threads", str(args.threads)]
+            if args.workers is not None:
+                cmd += ["--workers", str(args.workers)]
             out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
             best[name] = max(best[name], float(out.strip().splitlines()[-1].split()[1]))
 

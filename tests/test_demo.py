@@ -142,3 +142,40 @@ def test_step_commands_on_demo_outputs(demo_run: tuple[Path, object], tmp_path: 
     assert load_json(metrics)["mota"] == 1.0  # ground truth against itself
     result = runner.invoke(app, ["demo", "report", str(tmp_path)])
     assert result.exit_code != 0
+
+
+def test_keyframe_effort_hand_computed() -> None:
+    import numpy as np
+    import pandas as pd
+
+    def rows(frames: range, track: int, x: float, label: str = "car", outside: bool = False) -> list[dict]:
+        return [
+            {
+                "frame": f,
+                "label": label,
+                "points": np.array([x, 0.0, x + 10, 10]),
+                "track_id": track,
+                "outside": outside,
+            }
+            for f in frames
+        ]
+
+    gt_keys = pd.DataFrame(rows(range(0, 6, 5), 1, 0.0) + rows(range(10, 11), 1, 0.0, outside=True))
+    gt_shapes = pd.DataFrame(rows(range(10), 1, 0.0))
+    pred = pd.DataFrame(
+        rows(range(5), 7, 0.5)  # covers frames 0-4 (IoU 0.9); frames 5-9 are missed
+        + rows(range(3), 8, 200.0)  # a false track far away
+    )
+    effort = demo_pipeline._keyframe_effort(gt_keys, gt_shapes, pred)
+    # one wrong stretch (5-9) holding one ground-truth keyframe (5): 1 + 1 fixes; one false track
+    assert effort == {
+        "scratch_keyframes": 3,
+        "assisted_edits": 3,
+        "box_fixes": 2,
+        "track_merges": 0,
+        "false_tracks_to_delete": 1,
+    }
+    # the same object covered by two predicted tracks costs one merge
+    pred2 = pd.DataFrame(rows(range(5), 7, 0.5) + rows(range(5, 10), 9, 0.5))
+    effort2 = demo_pipeline._keyframe_effort(gt_keys, gt_shapes, pred2)
+    assert effort2["box_fixes"] == 0 and effort2["track_merges"] == 1 and effort2["assisted_edits"] == 1

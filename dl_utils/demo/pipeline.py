@@ -501,48 +501,58 @@ def _step_preannotate(tmp: Path, cfg: DemoConfig, out: Path) -> dict[str, Any]:
 
 
 def _keyframe_effort(
-    scratch: int, gt_shapes: pd.DataFrame, pred_shapes: pd.DataFrame, iou_ok: float = 0.7
+    gt_keyframes: pd.DataFrame, gt_shapes: pd.DataFrame, pred_shapes: pd.DataFrame, iou_ok: float = 0.7
 ) -> dict[str, int]:
-    """Keyframes an annotator edits: from scratch vs. correcting the pre-annotation.
+    """Estimate an annotator's edits: drawing from scratch vs. correcting the pre-annotation.
 
-    From scratch, every ground-truth keyframe is drawn. With pre-annotation, a ground-truth
-    frame is already right when a prediction of the same class overlaps it with IoU >= ``iou_ok``;
-    each run of wrong frames of a track costs the keyframes the ground truth has inside the run
-    plus one to resume the track, and each predicted track that matches nothing costs one delete.
+    From scratch, every ground-truth keyframe is drawn (``gt_keyframes``). With pre-annotation, a
+    ground-truth frame is already right when a prediction of the same class covers it with
+    IoU >= ``iou_ok``. Each stretch of wrong frames of an object costs the ground-truth keyframes
+    inside it plus one to re-anchor the track after it; an object covered by k predicted tracks
+    costs k - 1 merges; a predicted track that covers no object costs one delete.
     """
     from dl_utils.cv_utils import box_iou
-    from dl_utils.cvat.tracks import compress_tracks
 
-    gt_shapes = gt_shapes[~gt_shapes["outside"]].reset_index(drop=True)
+    gt = gt_shapes[~gt_shapes["outside"]].reset_index(drop=True)
     pred = pred_shapes[~pred_shapes["outside"]].reset_index(drop=True)
-    ok = np.zeros(len(gt_shapes), bool)
-    used_tracks: set[int] = set()
-    for f, g in gt_shapes.groupby("frame"):
-        p = pred[pred["frame"] == f]
-        if not len(p):
+    ok = np.zeros(len(gt), bool)
+    match = np.full(len(gt), -1, np.int64)  # predicted track covering each ground-truth box
+    used: set[int] = set()
+    pred_by_frame = {f: g for f, g in pred.groupby("frame")}
+    for f, g in gt.groupby("frame"):
+        p = pred_by_frame.get(f)
+        if p is None:
             continue
         m = box_iou(np.stack(list(g["points"]))[:, :4], np.stack(list(p["points"]))[:, :4])
         m = m * (g["label"].to_numpy()[:, None] == p["label"].to_numpy()[None, :])
         best = m.argmax(1)
         good = m[np.arange(len(g)), best] >= iou_ok
-        ok[g.index.to_numpy()[good]] = True
-        hit = m.max(0) >= 0.3
-        used_tracks.update(int(t) for t in p["track_id"].to_numpy()[hit] if pd.notna(t))
-    fix = 0
-    for _tid, g in gt_shapes.groupby("track_id"):
+        idx = g.index.to_numpy()
+        ok[idx[good]] = True
+        tracks = p["track_id"].to_numpy()
+        match[idx[good]] = [int(t) if pd.notna(t) else -1 for t in tracks[best[good]]]
+        used.update(int(t) for t in tracks[m.max(0) >= 0.3] if pd.notna(t))
+    key_frames: dict[Any, set[int]] = {
+        t: set(g.loc[~g["outside"], "frame"].tolist()) for t, g in gt_keyframes.groupby("track_id")
+    }
+    fixes = merges = 0
+    for tid, g in gt.groupby("track_id"):
+        frames = g["frame"].to_numpy()
         bad = ~ok[g.index.to_numpy()]
-        if not bad.any():
-            continue
-        runs = np.flatnonzero(np.diff(np.concatenate([[0], bad.astype(int), [0]])) == 1)
-        rows = g[bad]
-        kf = compress_tracks(rows.assign(keyframe=True)) if len(rows) else rows
-        fix += int((~kf["outside"]).sum()) + len(runs)
-    pred_tracks = set(int(t) for t in pred["track_id"].dropna().unique())
-    deletes = len(pred_tracks - used_tracks)
+        if bad.any():
+            starts = np.flatnonzero(bad & np.concatenate([[True], ~bad[:-1] | (np.diff(frames) > 1)]))
+            kf = key_frames.get(tid, set())
+            fixes += len(starts) + sum(int(f) in kf for f in frames[bad])
+        covering = {int(t) for t in match[g.index.to_numpy()] if t >= 0}
+        merges += max(0, len(covering) - 1)
+    pred_tracks = {int(t) for t in pred["track_id"].dropna().unique()}
+    deletes = len(pred_tracks - used)
     return {
-        "scratch_keyframes": scratch,
-        "assisted_edits": int(min(fix + deletes, scratch + deletes)),
-        "false_tracks_to_delete": deletes,
+        "scratch_keyframes": int(len(gt_keyframes)),
+        "assisted_edits": int(fixes + merges + deletes),
+        "box_fixes": int(fixes),
+        "track_merges": int(merges),
+        "false_tracks_to_delete": int(deletes),
     }
 
 
@@ -577,7 +587,7 @@ def _step_evaluate(tmp: Path, cfg: DemoConfig, out: Path) -> dict[str, Any]:
     det_report.to_frame().to_csv(tmp / "per_class.csv")
     det_report.plot_pr(tmp / "pr.png")
     mot = evaluate_tracks(pred_frames, gt_frames, iou_threshold=0.5)
-    effort = _keyframe_effort(int(len(gt.annotations)), gt_frames, pred_frames)
+    effort = _keyframe_effort(gt.annotations, gt_frames, pred_frames)
     per_class = det_report.per_class
     result = {
         "mAP50": round(float(det_report.map50), 4),

@@ -113,8 +113,11 @@ def write_report(out: str | Path, path: str | Path, preview: str | None = None) 
         f"mAP50 {_fmt(ev.get('mAP50'))} · MOTA {_fmt(ev.get('MOTA'))} · IDF1 {_fmt(ev.get('IDF1'))} · "
         f"ID switches {_fmt(ev.get('id_switches'))}</p>",
         f"<p>An annotator starting from scratch draws <b>{_fmt(ev.get('scratch_keyframes'))}</b> keyframes; "
-        f"correcting the pre-annotation takes about <b>{_fmt(ev.get('assisted_edits'))}</b> edits "
-        f"(keyframes of wrong stretches plus {_fmt(ev.get('false_tracks_to_delete'))} false tracks to delete).</p>",
+        f"correcting the pre-annotation takes about <b>{_fmt(ev.get('assisted_edits'))}</b> edits: "
+        f"{_fmt(ev.get('box_fixes'))} box fixes (the ground-truth keyframes inside each stretch of frames "
+        f"where no prediction of the right class reaches IoU 0.7, plus one to re-anchor), "
+        f"{_fmt(ev.get('track_merges'))} track merges and {_fmt(ev.get('false_tracks_to_delete'))} "
+        "false tracks to delete. An estimate: it counts what a CVAT user would have to touch.</p>",
         _table(per_class),
         _img(out / "06_evaluate" / "pr.png", "precision-recall per class (IoU 0.5)"),
         "<h2>Preview</h2>",

@@ -221,3 +221,46 @@ def test_multi_attribute_training(tmp_path: Path) -> None:
     assert acc == {"a": 0.5, "mean": 0.5}
     with pytest.raises(ValueError, match="no column"):
         MultiAttributeDataset(table, ["weight"])
+
+
+def test_fit_reports_to_a_running_clearml_task(tmp_path: Path) -> None:
+    """With a ClearML task running (offline mode: no server), every epoch value reaches ClearML."""
+    pytest.importorskip("clearml")
+    import json
+    import os
+    import subprocess
+    import sys
+
+    script = """
+import json, sys, torch
+from clearml import Task
+from dl_utils.pt_utils import fit, seed_everything
+Task.set_offline(True)
+task = Task.init(project_name="dl_utils_tests", task_name="fit", auto_connect_frameworks=False,
+                 auto_resource_monitoring=False, auto_connect_arg_parser=False)
+seed_everything(0)
+x = torch.randn(32, 2); y = (x[:, 0] > 0).long()
+dl = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(x, y), batch_size=8)
+res = fit(torch.nn.Linear(2, 2), dl, dl, loss_fn=torch.nn.functional.cross_entropy, epochs=3, progress=False)
+folder = task.get_offline_mode_folder()
+task.close()
+json.dump({"folder": str(folder), "history": res.history.to_dict("list")}, open(sys.argv[1], "w"))
+"""
+    out = tmp_path / "out.json"
+    env = {**os.environ, "CLEARML_OFFLINE_MODE": "1", "CLEARML_CACHE_DIR": str(tmp_path / "clearml")}
+    subprocess.run([sys.executable, "-c", script, str(out)], check=True, env=env, cwd=tmp_path, timeout=300)
+    result = json.loads(out.read_text())
+    events = []
+    for line in (Path(result["folder"]) / "metrics.jsonl").read_text().splitlines():
+        events += json.loads(line)
+    reported = {
+        (e["metric"], e["variant"], e["iter"]): e["value"]
+        for e in events
+        if e["type"] == "training_stats_scalar"
+    }
+    history = result["history"]
+    for epoch, train_loss, val_loss in zip(
+        history["epoch"], history["train_loss"], history["val_loss"], strict=True
+    ):
+        assert reported[("loss", "train", epoch)] == pytest.approx(train_loss)
+        assert reported[("loss", "val", epoch)] == pytest.approx(val_loss)

@@ -273,10 +273,10 @@ def _to_device(batch: Any, device: Any) -> Any:
 
 def _clearml_logger() -> Any:
     try:
-        from clearml import Task  # type: ignore[import-not-found]
+        from clearml import Task
     except ImportError:
         return None
-    task = Task.current_task()
+    task: Any = Task.current_task()
     return task.get_logger() if task is not None else None
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -379,23 +378,15 @@ def test_from_cvat_function_rejects_unknown_label_ids():
 
 def test_docs_examples_run(tmp_path, monkeypatch):
     """Every python block of docs/annotators.md runs, in order, in one temporary folder."""
-    import re
+    from _doc_examples import run_markdown_examples
 
-    doc = Path(__file__).resolve().parents[1] / "docs" / "annotators.md"
-    blocks = re.findall(r"```python\n(.*?)```", doc.read_text(encoding="utf-8"), flags=re.S)
-    assert blocks
     monkeypatch.chdir(tmp_path)
-    for i, block in enumerate(blocks):
-        exec(compile(block, f"{doc.name}[block {i}]", "exec"), {"__name__": "__doc_example__"})
+    assert run_markdown_examples("annotators.md") > 0
 
 
 def test_docstring_examples(tmp_path, monkeypatch):
-    import doctest
-    import importlib
+    from _doc_examples import run_module_doctests
 
     monkeypatch.chdir(tmp_path)
-    result = doctest.testmod(
-        importlib.import_module("dl_utils.annotators"),
-        optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE,
-    )
+    result = run_module_doctests("dl_utils.annotators")
     assert result.failed == 0 and result.attempted > 0

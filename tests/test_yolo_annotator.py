@@ -302,25 +302,17 @@ def test_cli_onnx_info_and_verify(yolo_detect_model):
 
 def test_docs_examples_run(tmp_path, monkeypatch):
     """Every python block of docs/yolo_annotator.md runs, in order, in one temporary folder."""
-    import re
+    from _doc_examples import run_markdown_examples
 
-    doc = Path(__file__).resolve().parents[1] / "docs" / "yolo_annotator.md"
-    blocks = re.findall(r"```python\n(.*?)```", doc.read_text(encoding="utf-8"), flags=re.S)
-    assert blocks
     monkeypatch.chdir(tmp_path)
-    for i, block in enumerate(blocks):
-        exec(compile(block, f"{doc.name}[block {i}]", "exec"), {"__name__": "__doc_example__"})
+    assert run_markdown_examples("yolo_annotator.md") > 0
 
 
 def test_docstring_examples(tmp_path, monkeypatch):
-    import doctest
-    import importlib
+    from _doc_examples import run_module_doctests
 
     monkeypatch.chdir(tmp_path)
-    result = doctest.testmod(
-        importlib.import_module("dl_utils.yolo_annotator"),
-        optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE,
-    )
+    result = run_module_doctests("dl_utils.yolo_annotator")
     assert result.failed == 0 and result.attempted > 0
 
 

@@ -31,6 +31,7 @@ import numpy as np
 import pandas as pd
 
 from dl_utils.cvat.table import empty_annotations, normalize_annotations
+from dl_utils.cvat.task import ATTRIBUTE_INPUT_TYPES, LABEL_TYPES
 from dl_utils.utils import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS, get_logger, require
 
 __all__ = [
@@ -54,19 +55,9 @@ log = get_logger(__name__)
 
 #: What an annotator does (informative; CVAT only looks at the labels).
 ANNOTATOR_KINDS = ("detection", "segmentation", "pose", "classification", "interactive", "tracking", "mixed")
-_LABEL_TYPES = (
-    "any",
-    "rectangle",
-    "polygon",
-    "polyline",
-    "points",
-    "ellipse",
-    "mask",
-    "skeleton",
-    "cuboid",
-    "tag",
-)
-_INPUT_TYPES = ("select", "radio", "checkbox", "text", "number")
+# CVAT's own vocabularies, defined once in dl_utils.cvat
+_LABEL_TYPES = LABEL_TYPES
+_INPUT_TYPES = ATTRIBUTE_INPUT_TYPES
 
 
 @dataclass(frozen=True)

@@ -322,6 +322,25 @@ def write_text_atomic(path: PathLike, text: str, overwrite: bool = True, encodin
     return Path(path)
 
 
+def current_umask() -> int:
+    """The process umask, read without changing it where the OS allows (Linux ``/proc``).
+
+    Example:
+        >>> 0 <= current_umask() <= 0o777
+        True
+    """
+    try:
+        with open("/proc/self/status", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)  # elsewhere: set and restore (not thread-safe, only a fallback)
+    os.umask(mask)
+    return mask
+
+
 @contextlib.contextmanager
 def atomic_dir(path: PathLike, overwrite: bool = False) -> Iterator[Path]:
     """Build a directory atomically: fill the yielded temporary folder, it replaces ``path`` at the end.
@@ -343,6 +362,8 @@ def atomic_dir(path: PathLike, overwrite: bool = False) -> Iterator[Path]:
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
     try:
+        # mkdtemp creates 0700; give the folder what a plain mkdir would (0777 minus the umask)
+        os.chmod(tmp, 0o777 & ~current_umask())
         yield tmp
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)

@@ -19,6 +19,7 @@ Example:
 
 from __future__ import annotations
 
+import codecs
 import json
 import zipfile
 from pathlib import Path, PurePosixPath
@@ -45,6 +46,17 @@ def _xml_in_zip(zf: zipfile.ZipFile) -> str | None:
     if "annotations.xml" in xmls:
         return "annotations.xml"
     return xmls[0] if len(xmls) == 1 else None
+
+
+_BOMS = ((codecs.BOM_UTF8, "utf-8"), (codecs.BOM_UTF16_LE, "utf-16-le"), (codecs.BOM_UTF16_BE, "utf-16-be"))
+
+
+def _text_head(head: bytes) -> str:
+    """The start of a text file as str: a byte-order mark (UTF-8 or UTF-16) is dropped."""
+    for bom, encoding in _BOMS:
+        if head.startswith(bom):
+            return head[len(bom) :].decode(encoding, errors="ignore")
+    return head.decode("utf-8", errors="ignore")
 
 
 def detect_format(path: PathLike) -> str:
@@ -76,10 +88,10 @@ def detect_format(path: PathLike) -> str:
         except zipfile.BadZipFile as exc:
             raise CvatFormatError(f"{p}: not a valid zip file ({exc})") from exc
         raise CvatFormatError(f"{p}: zip holds neither a CVAT backup (task.json) nor a CVAT XML export")
-    stripped = head.lstrip()
-    if stripped.startswith(b"<"):
+    stripped = _text_head(head).lstrip()
+    if stripped.startswith("<"):
         return detect_xml_kind(p)
-    if stripped.startswith((b"{", b"[")):
+    if stripped.startswith(("{", "[")):
         return "api-json"
     raise CvatFormatError(
         f"{p}: unknown annotation format (expected CVAT XML, a CVAT backup zip or CVAT API JSON)"
@@ -88,7 +100,7 @@ def detect_format(path: PathLike) -> str:
 
 def _load_api_json(p: Path) -> Task | Project:
     try:
-        doc = json.loads(p.read_text(encoding="utf-8"))
+        doc = json.loads(p.read_bytes())  # bytes: UTF-8 (with or without a BOM), UTF-16 or UTF-32
     except UnicodeDecodeError as exc:
         raise CvatFormatError(f"{p}: not UTF-8 text: {exc}") from exc
     except json.JSONDecodeError as exc:

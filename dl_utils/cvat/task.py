@@ -825,8 +825,9 @@ class Task:
         )
 
     def _repr_html_(self) -> str:
-        head = html.escape(repr(self))
-        return f"<div><p><b>CVAT task</b> {head}</p>{self.summary().to_html(index=False)}</div>"
+        from dl_utils.cvat.html_repr import task_html  # lazy: drawing code loads on display only
+
+        return task_html(self)
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, Task) and not self.diff(other)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -174,6 +175,111 @@ def test_rerun_bad_options() -> None:
     assert run("rerun.sh", "--max", "x", "true").returncode == 2
     assert run("rerun.sh").returncode == 2
     assert "Usage" in run("rerun.sh", "--help").stdout
+
+
+def test_rerun_retry_flag() -> None:
+    result = run("rerun.sh", "--retry", "--max", "1", "--", "bash", "-c", "exit 3")
+    assert result.returncode == 3 and "giving up after 1 attempts" in result.stderr
+
+
+def _lines(path: Path) -> list[str]:
+    return path.read_text().split() if path.exists() else []
+
+
+def _wait_for(cond, what: str, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not cond():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.05)
+
+
+def _running(pid: int) -> bool:
+    """True while ``pid`` exists and is not a zombie."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (FileNotFoundError, ProcessLookupError, IndexError):
+        return False
+    return state != "Z"
+
+
+def _watch(tmp_path: Path, *opts: str, body: str) -> subprocess.Popen:
+    # COMMAND logs its pid and starts a grandchild in its process group that must die with it
+    return subprocess.Popen(
+        ["bash", str(SCRIPTS / "rerun.sh"), "--watch", str(tmp_path / "src"), *opts, "--",
+         "bash", "-c", body, str(tmp_path / "runs"), str(tmp_path / "kids")],
+        stderr=subprocess.PIPE, text=True, start_new_session=True,
+    )  # fmt: skip
+
+
+LONG_RUN = 'echo $$ >> "$0"; sleep 300 & echo $! >> "$1"; wait'
+
+
+@pytest.mark.parametrize(
+    "mode", ["poll", pytest.param("inotify", marks=pytest.mark.skipif(
+        shutil.which("inotifywait") is None, reason="inotifywait (inotify-tools) not installed"))]
+)  # fmt: skip
+def test_rerun_watch_restarts_once_per_burst_and_kills_the_group(tmp_path: Path, mode: str) -> None:
+    src = tmp_path / "src"
+    (src / "pkg").mkdir(parents=True)
+    opts = ["--poll", "--interval", "0.2"] if mode == "poll" else []
+    proc = _watch(tmp_path, *opts, "--debounce", "1", body=LONG_RUN)
+    runs, kids = tmp_path / "runs", tmp_path / "kids"
+    try:
+        _wait_for(lambda: len(_lines(kids)) == 1, "the first run")
+        time.sleep(0.5)  # let the watcher take its first look
+        first_kid = int(_lines(kids)[0])
+        for i in range(5):  # a burst: one restart
+            (src / "pkg" / f"m{i}.py").write_text(f"x = {i}\n")
+            time.sleep(0.1)
+        _wait_for(lambda: len(_lines(kids)) == 2, "the restart")
+        _wait_for(lambda: not _running(first_kid), "the old run's process group to be killed")
+        time.sleep(2.5)  # more than debounce + interval: no second restart for the same burst
+        assert len(_lines(runs)) == 2
+        # deleting a file is a change too
+        (src / "pkg" / "m0.py").unlink()
+        _wait_for(lambda: len(_lines(kids)) == 3, "the restart after a deletion")
+    finally:
+        proc.terminate()
+        _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 143
+    assert not any(_running(int(pid)) for pid in _lines(kids)), "SIGTERM must stop the running command too"
+    assert err.count("restarting") == 2 and "watching" in err
+
+
+def test_rerun_watch_keeps_watching_after_the_command_exits_and_kills_stubborn_ones(tmp_path: Path) -> None:
+    (tmp_path / "src").mkdir()
+    watched = tmp_path / "src" / "config.yaml"
+    watched.write_text("a: 1\n")
+    # ignores SIGTERM on the first run (SIGKILL after --grace), exits at once on the second
+    body = (
+        'echo $$ >> "$0"; n=$(wc -l < "$0"); if [ "$n" -eq 1 ]; then trap "" TERM; '
+        'sleep 300 & echo $! >> "$1"; while :; do sleep 0.1; done; fi; exit 4'
+    )
+    proc = _watch(tmp_path, "--poll", "--interval", "0.2", "--debounce", "0.2", "--grace", "0.5", body=body)
+    runs = tmp_path / "runs"
+    try:
+        _wait_for(lambda: len(_lines(runs)) == 1, "the first run")
+        time.sleep(0.5)
+        watched.write_text("a: 2\n")
+        _wait_for(lambda: len(_lines(runs)) == 2, "the restart")
+        assert not _running(int(_lines(tmp_path / "kids")[0]))
+        time.sleep(1.0)  # the second run has exited with status 4; the watch goes on
+        assert proc.poll() is None
+        watched.write_text("a: 3\n")
+        _wait_for(lambda: len(_lines(runs)) == 3, "a restart after the command exited")
+    finally:
+        proc.terminate()
+        _, err = proc.communicate(timeout=30)
+    assert "sending SIGKILL" in err and "exit status 4" in err
+
+
+def test_rerun_watch_bad_options(tmp_path: Path) -> None:
+    assert "needs at least one PATH" in run("rerun.sh", "--watch", "--", "true").stderr
+    result = run("rerun.sh", "--watch", str(tmp_path / "missing"), "--", "true")
+    assert result.returncode == 2 and "does not exist" in result.stderr
+    assert run("rerun.sh", "--watch", str(tmp_path), "--debounce", "soon", "--", "true").returncode == 2
+    assert "unknown option" in run("rerun.sh", "--frobnicate", "true").stderr
 
 
 # --- show.sh ----------------------------------------------------------------------------------

@@ -88,12 +88,25 @@ def test_valid_task_passes():
             "points contain NaN or inf",
         ),
         (
-            {"frame": 0, "label": "car", "type": "rectangle", "points": [0, 0, 1, 1], "source": "magic"},
-            "unknown source 'magic'",
+            {"frame": 0, "label": "car", "type": "rectangle", "points": [0, 0, 1, 1], "source": ""},
+            "source '' cannot be stored by CVAT",
         ),
         (
-            {"frame": 0, "label": "road", "type": "rectangle", "points": [0, 0, 1, 1]},
-            "cannot have label 'road' of type 'polygon'",
+            {"frame": 0, "label": "car", "type": "rectangle", "points": [0, 0, 1, 1], "source": "x" * 17},
+            "cannot be stored by CVAT (a non-empty text of at most 16 characters",
+        ),
+        (
+            {"frame": 0, "label": "human", "type": "rectangle", "points": [0, 0, 1, 1]},
+            "cannot have label 'human' of type 'skeleton'",
+        ),
+        (
+            {
+                "frame": 0,
+                "label": "road",
+                "type": "skeleton",
+                "elements": [{"label": "head", "points": [0, 0]}],
+            },
+            "a skeleton cannot have label 'road' of type 'polygon'",
         ),
         (
             {

@@ -20,6 +20,7 @@ Example:
 from __future__ import annotations
 
 import codecs
+import copy
 import json
 import zipfile
 from pathlib import Path, PurePosixPath
@@ -28,7 +29,7 @@ from typing import Any
 from dl_utils.cvat.api_json import from_api_json, labels_from_api, to_api_json
 from dl_utils.cvat.backup import _check_names, read_backup, write_backup
 from dl_utils.cvat.errors import CvatFormatError
-from dl_utils.cvat.task import Job, Project, Task, iter_tasks
+from dl_utils.cvat.task import Job, LabelSpec, Project, Task, iter_tasks
 from dl_utils.cvat.validate import validate
 from dl_utils.cvat.xml_io import detect_xml_kind, read_xml, write_xml
 from dl_utils.utils import atomic_write, get_logger
@@ -173,7 +174,43 @@ def load(path: PathLike, format: str | None = None) -> Task | Project:  # noqa: 
     return read_xml(p)
 
 
-def _api_doc(task: Task) -> dict[str, Any]:
+def _with_ids(labels: list[LabelSpec], reference: list[LabelSpec] | None = None) -> list[LabelSpec]:
+    """A copy of ``labels`` where every label, sublabel and attribute has a CVAT id (taken from the
+    same name in ``reference`` (the project's labels), else numbered after the largest given), so
+    tasks read from XML can be written as API JSON."""
+    out = copy.deepcopy(labels)
+    specs = [s for lb in out for s in (lb, *lb.sublabels)]
+    attrs = [a for s in specs for a in s.attributes]
+    if reference:
+        ref = {(p.name if p is not s else "", s.name): s for p in reference for s in (p, *p.sublabels)}
+        for lb in out:
+            for s in (lb, *lb.sublabels):
+                r = ref.get((lb.name if s is not lb else "", s.name))
+                if r is None:
+                    continue
+                s.id = r.id if s.id is None else s.id
+                for a in s.attributes:
+                    ra = r.attribute(a.name)
+                    if a.id is None and ra is not None:
+                        a.id = ra.id
+    if all(s.id is not None for s in specs) and all(a.id is not None for a in attrs):
+        return out
+    next_label = max((int(s.id) for s in specs if s.id is not None), default=0) + 1
+    next_attr = max((int(a.id) for a in attrs if a.id is not None), default=0) + 1
+    for s in specs:
+        if s.id is None:
+            s.id, next_label = next_label, next_label + 1
+    for a in attrs:
+        if a.id is None:
+            a.id, next_attr = next_attr, next_attr + 1
+    return out
+
+
+def _api_doc(task: Task, reference: list[LabelSpec] | None = None) -> dict[str, Any]:
+    labels = _with_ids(task.labels, reference)
+    if labels != task.labels:
+        task = task.copy()
+        task.labels = labels
     return {
         "task": {
             "name": task.name,
@@ -238,10 +275,11 @@ def save(
     if fmt == "backup":
         return write_backup(obj, p, media=media, overwrite=overwrite)
     if isinstance(obj, Project):
+        plabels = _with_ids(obj.labels)
         doc: dict[str, Any] = {
             "name": obj.name,
-            "labels": [lb.to_dict(with_id=True) for lb in obj.labels],
-            "tasks": [_api_doc(t) for t in obj.tasks],
+            "labels": [lb.to_dict(with_id=True) for lb in plabels],
+            "tasks": [_api_doc(t, plabels) for t in obj.tasks],
         }
     else:
         doc = _api_doc(obj)

@@ -30,7 +30,10 @@ from dl_utils.cvat.errors import Problem, ValidationError
 from dl_utils.cvat.table import ANNOTATION_COLUMNS, SHAPE_TYPES, SOURCES
 from dl_utils.cvat.task import LabelSpec, Project, Task, iter_tasks
 
-__all__ = ["Problem", "ValidationError", "find_problems", "validate"]
+__all__ = ["MAX_SOURCE_LENGTH", "Problem", "ValidationError", "find_problems", "validate"]
+
+#: CVAT's database column for an annotation's ``source`` holds at most this many characters.
+MAX_SOURCE_LENGTH = 16
 
 _EXACT = {"rectangle": 4, "ellipse": 4, "cuboid": 16}
 _MIN = {"polygon": 6, "polyline": 4, "points": 2}
@@ -115,19 +118,30 @@ def find_problems(task: Task) -> list[Problem]:
         add(i, f"frame {frames[i]} outside the task (0..{task.size - 1})")
     bad_source = ~df["source"].isin(list(SOURCES)).to_numpy()
     for i in np.flatnonzero(bad_source):
-        add(i, f"unknown source {df['source'].iat[int(i)]!r} (expected one of {list(SOURCES)})")
+        # CVAT stores any non-empty source of up to 16 characters (its UI writes "Ground truth"
+        # in GT jobs): those are kept; anything else CVAT cannot store
+        src = df["source"].iat[int(i)]
+        if not isinstance(src, str) or not src or len(src) > MAX_SOURCE_LENGTH:
+            add(
+                i,
+                f"source {src!r} cannot be stored by CVAT (a non-empty text of at most "
+                f"{MAX_SOURCE_LENGTH} characters, usually one of {list(SOURCES)})",
+            )
     for col in ("rotation", "score"):
         vals = df[col].to_numpy(dtype=float)
         for i in np.flatnonzero(~np.isfinite(vals)):
             add(i, f"{col} is {vals[i]}")
-    # label type compatibility, checked once per (label, shape type) pair
+    # label type compatibility, checked once per (label, shape type) pair. CVAT lets a label's
+    # type change after annotating (except to or from skeleton) and never checks shapes against
+    # it, so its exports can hold e.g. polygons of a "rectangle" label: only skeletons must match.
     checkable = known & ~bad_type
     if checkable.any():
         pairs = pd.DataFrame({"l": labels[checkable], "t": types[checkable]}).drop_duplicates()
         bad_pairs = {
             (lab, t)
             for lab, t in zip(pairs["l"], pairs["t"], strict=True)
-            if t not in _LABEL_TYPE_OK.get(specs[lab].type, set(SHAPE_TYPES))
+            if (t == "skeleton") != (specs[lab].type == "skeleton")
+            and t not in _LABEL_TYPE_OK.get(specs[lab].type, set(SHAPE_TYPES))
         }
         if bad_pairs:
             for i in np.flatnonzero(checkable):

@@ -1164,6 +1164,10 @@ def _from_root(
         ann = pd.concat(parts, ignore_index=True) if len(parts) > 1 else (parts[0] if parts else None)
         frames = frame_tables.get(key)
         size = info["size"]
+        if frames is not None and len(frames) and size is None and info["stop_frame"] is None:
+            # no <size> (an export without <meta>): image ids are frame numbers, so the task
+            # holds frames 0..largest id (start_frame 0, step 1); absent ids become nameless frames
+            size = int(frames["frame"].max()) + 1
         if frames is not None and size is not None and len(frames) < size:
             # images absent from the XML (datumaro writes only annotated ones): keep the declared size
             full = pd.DataFrame({"frame": np.arange(size)})

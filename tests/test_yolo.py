@@ -345,7 +345,12 @@ def test_missing_frames_and_empty_tasks_are_reported(tmp_path):
     t, _ = image_task(tmp_path / "src", "t", n=3)
     (tmp_path / "src" / "images" / "t_img1.png").unlink()
     empty = Task("empty", labels=[LabelSpec("car")], size=0)
-    rep = build_dataset([(t, tmp_path / "src"), empty], tmp_path / "ds", split=(1, 0, 0))
+    with pytest.raises(FileNotFoundError, match=r"t_img1\.png"):  # missing images stop the build
+        build_dataset([(t, tmp_path / "src"), empty], tmp_path / "ds", split=(1, 0, 0))
+    assert not (tmp_path / "ds").exists()
+    rep = build_dataset(
+        [(t, tmp_path / "src"), empty], tmp_path / "ds", split=(1, 0, 0), allow_missing=True
+    )
     assert rep.counts["missing_frames"] == 1
     assert rep.images["train"] == 2
     assert rep.empty_tasks == ["empty"]
@@ -581,7 +586,9 @@ def test_video_frames_missing_from_media_and_cli_errors(tmp_path):
         media="clip.mp4",
         frame_step=2,
     )
-    rep = build_dataset([(vt, video)], tmp_path / "ds", split=(1, 0, 0))
+    with pytest.raises(FileNotFoundError, match=r"4 frame\(s\) could not be read from .*clip\.mp4"):
+        build_dataset([(vt, video)], tmp_path / "ds", split=(1, 0, 0))
+    rep = build_dataset([(vt, video)], tmp_path / "ds", split=(1, 0, 0), allow_missing=True)
     assert rep.counts["missing_frames"] == 4  # source frames 12..18 are past the end of the video
     assert rep.images["train"] == 6 and rep.objects["train"] == 6
     assert len(list((tmp_path / "ds" / "labels" / "train").iterdir())) == 6
@@ -591,7 +598,7 @@ def test_video_frames_missing_from_media_and_cli_errors(tmp_path):
     res = CliRunner().invoke(
         app, ["yolo", "build", str(tmp_path / "a.xml"), str(tmp_path / "ds"), "--labels-only"]
     )
-    assert res.exit_code == 1 and "overwrite" in res.output
+    assert res.exit_code == 1 and "--force" in res.output and "overwrite=" not in res.output
 
 
 def test_scene_and_frame_grouping(tmp_path):

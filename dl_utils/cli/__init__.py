@@ -14,6 +14,7 @@ from typing import Annotated
 import typer
 
 from dl_utils import __version__
+from dl_utils.cli._common import wrap_app as _wrap_app
 from dl_utils.utils import setup_logging
 
 app = typer.Typer(
@@ -63,6 +64,7 @@ for _module, _name in _SUBAPPS:
         app.registered_commands.extend(_sub.registered_commands)
     else:
         app.add_typer(_sub, name=_name)
+_wrap_app(app)  # every command: one-line errors, shared exit codes (dl_utils/cli/_common.py)
 
 
 def main() -> None:

@@ -7,7 +7,24 @@ from typing import Annotated
 
 import typer
 
+from dl_utils.cli._common import check_input, check_number, check_output, fail, usage
+
 app = typer.Typer(help="ultralytics YOLO datasets: build from CVAT, import back, COCO.", no_args_is_help=True)
+
+
+def split_out(paths: list[Path], out: Path | None, what: str = "inputs") -> tuple[list[Path], Path]:
+    """``IN... OUT`` or ``IN... --out OUT``: the inputs and the output folder."""
+    if out is not None:
+        inputs = list(paths)
+    else:
+        if len(paths) < 2:
+            usage(f"give the {what} and the output folder: IN... OUT (or IN... --out OUT)")
+        *inputs, out = paths
+    if not inputs:
+        usage(f"give at least one of the {what}")
+    for p in inputs:
+        check_input(p, kind="any")
+    return inputs, out
 
 
 @app.command("build")
@@ -15,6 +32,9 @@ def build_cmd(
     paths: Annotated[
         list[Path], typer.Argument(help="Inputs (CVAT XML, backup zip, folder with XML + media)... then OUT.")
     ],
+    out_opt: Annotated[
+        Path | None, typer.Option("--out", "-o", help="Output folder (instead of the last argument).")
+    ] = None,
     task: Annotated[
         str, typer.Option("--task", "-t", help="detect, segment, pose, obb or classify.")
     ] = "detect",
@@ -33,46 +53,50 @@ def build_cmd(
         str, typer.Option("--empty-frames", help="keep or drop frames without objects.")
     ] = "keep",
     every: Annotated[int, typer.Option("--every", help="Keep every N-th task frame.")] = 1,
+    allow_missing: Annotated[
+        bool,
+        typer.Option("--allow-missing", help="Build without frames whose image is missing (default: fail)."),
+    ] = False,
     force: Annotated[
-        bool, typer.Option("--force", "-f", help="Replace an existing different dataset.")
+        bool,
+        typer.Option(
+            "--force", "-f", help="Replace an existing dataset built by dl-utils (never other folders)."
+        ),
     ] = False,
 ) -> None:
     """Build a dataset: dl-utils yolo build IN... OUT --task detect."""
     from dl_utils.yolo import build_dataset
 
-    if len(paths) < 2:
-        raise typer.BadParameter("give at least one input and the output folder")
-    *inputs, out = paths
+    inputs, out = split_out(paths, out_opt)
     if (classes is None) != (superclasses is None):
-        raise typer.BadParameter("--classes and --superclasses go together")
+        usage("--classes and --superclasses go together")
+    check_number("--previews", previews, minimum=0)
+    check_number("--every", every, minimum=1)
+    if out.exists() and not out.is_dir():
+        fail(f"{out}: is a file, expected a folder to write")
     mapping = None
     if classes is not None and superclasses is not None:
         from dl_utils.classes import LabelMapping
 
+        check_input(classes)
+        check_input(superclasses)
         mapping = LabelMapping.from_files(classes, superclasses)
-    try:
-        report = build_dataset(
-            inputs,
-            out,
-            task=task,
-            mapping=mapping,
-            split=split,
-            seed=seed,
-            overwrite=force,
-            previews=previews,
-            group_by=group_by,
-            images=not labels_only,
-            empty_frames=empty_frames,
-            every=every,
-            progress=True,
-        )
-    except (
-        ValueError,
-        FileExistsError,
-        FileNotFoundError,
-    ) as exc:  # bad input: a clear message, no traceback
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(1) from exc
+    report = build_dataset(
+        inputs,
+        out,
+        task=task,
+        mapping=mapping,
+        split=split,
+        seed=seed,
+        overwrite=force,
+        previews=previews,
+        group_by=group_by,
+        images=not labels_only,
+        empty_frames=empty_frames,
+        every=every,
+        progress=True,
+        allow_missing=allow_missing,
+    )
     typer.echo(report.summary())
 
 
@@ -88,6 +112,9 @@ def import_cmd(
     """Convert a YOLO dataset to CVAT XML or task backups (one per split)."""
     from dl_utils.yolo import yolo_to_cvat
 
+    check_input(dataset, kind="dir", what="dataset")
+    if out.suffix.casefold() not in (".xml", ".zip"):
+        usage(f"{out}: the output must end in .xml (CVAT XML) or .zip (task backups)")
     for p in yolo_to_cvat(dataset, out, task=task, overwrite=force):
         typer.echo(str(p))
 
@@ -101,8 +128,8 @@ def to_coco_cmd(
     """Export CVAT annotations as COCO JSON (masks as iscrowd RLE, skeletons as keypoints)."""
     from dl_utils.yolo import resolve_inputs, to_coco
 
-    if out.exists() and not force:
-        raise typer.BadParameter(f"{out} exists (pass --force)")
+    check_input(source, kind="any")
+    check_output(out, force)
     coco = to_coco([s.task for s in resolve_inputs([source])], out)
     typer.echo(f"{len(coco['images'])} images, {len(coco['annotations'])} annotations -> {out}")
 
@@ -117,6 +144,8 @@ def from_coco_cmd(
     from dl_utils import cvat
     from dl_utils.yolo import from_coco
 
+    check_input(coco, suffixes=(".json",), what="COCO file")
+    check_output(out, force)
     task = from_coco(coco)
     cvat.save(task, out, overwrite=force)
     typer.echo(f"{len(task.annotations)} shapes -> {out}")
@@ -142,6 +171,13 @@ def train_cmd(
     """Train an ultralytics YOLO model offline and collect its weights, curves and metrics."""
     from dl_utils.yolo.train import train_yolo
 
+    check_input(data, kind="any", what="dataset")
+    check_number("--epochs", epochs, minimum=1)
+    check_number("--imgsz", imgsz, minimum=32)
+    check_number("--batch", batch, minimum=1)
+    check_number("--minutes", minutes, minimum=0, exclusive_min=True)
+    if out.exists() and not out.is_dir():
+        fail(f"{out}: is a file, expected a folder to write")
     res = train_yolo(
         data,
         out,

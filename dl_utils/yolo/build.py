@@ -576,6 +576,7 @@ def build_dataset(
     workers: int | None = None,
     workdir: PathLike | None = None,
     progress: bool = False,
+    allow_missing: bool = False,
 ) -> BuildReport:
     """Build an ultralytics dataset from CVAT tasks.
 
@@ -609,6 +610,10 @@ def build_dataset(
         workers: image encoding threads (default: CPUs).
         workdir: where backups are extracted (default: the system temp folder).
         progress: show a progress bar.
+        allow_missing: build even when some frames have no image (their labels are left out
+            too; counted as ``missing_frames``). By default a missing image stops the build
+            before anything is written, naming what was looked for and where. A build that
+            would write no image at all always fails.
 
     Returns:
         A :class:`BuildReport` (also written to ``report.json``).
@@ -616,7 +621,12 @@ def build_dataset(
     Raises:
         dl_utils.classes.UnknownLabelsError: labels missing from ``mapping`` (each listed with
             its count and an example), before anything is written.
-        FileExistsError: ``out_dir`` exists, holds something else and ``overwrite`` is False.
+        FileExistsError: ``out_dir`` exists, holds something else and ``overwrite`` is False,
+            or it is a folder that is not a dataset built here (no ``manifest.json``): that is
+            never replaced, even with ``overwrite``.
+        NotADirectoryError: ``out_dir`` is a file.
+        FileNotFoundError: frames without an image (a video or images not found), unless
+            ``allow_missing``.
 
     Example:
         >>> from dl_utils.cvat.task import Task
@@ -698,6 +708,10 @@ def build_dataset(
         "mapping": mapping_hash,
         "inputs": inputs_fp,
     }
+    if out.exists() and not out.is_dir():
+        raise NotADirectoryError(f"output {out} is a file; a dataset is a folder (choose another path)")
+    if out.exists() and overwrite:
+        _check_replaceable(out)
     if out.exists():
         old = out / MANIFEST
         if old.is_file():
@@ -943,6 +957,9 @@ def build_dataset(
     else:
         units_report = {u: str(assign[i]) for i, u in enumerate(unit_names)}
 
+    if images:
+        _check_media(plans, allow_missing)
+
     # ---- write
     nworkers = (os.cpu_count() or 1) if workers is None else int(workers)
     writer = _ImageWriter(ext, quality, link, nworkers)
@@ -965,6 +982,8 @@ def build_dataset(
             for p in plans:
                 written = _write_plan(p, tmp, task, writer, images, names, classify_source, crop_padding, bar)
                 writer.drain()
+                if not written.all() and not allow_missing:
+                    raise FileNotFoundError(_unread_message(p, written))
                 counts_total["missing_frames"] += int(len(p.frames) - written.sum())
                 p.frames = p.frames[written].reset_index(drop=True)
                 if n_prev and task in LABEL_TASKS and images:
@@ -977,6 +996,11 @@ def build_dataset(
                 report.images[s] = int(sum(int((p.frames["split"] == s).sum()) for p in plans))
                 report.objects[s] = int(stats.loc[stats["split"] == s, "objects"].sum()) if len(stats) else 0
             report.counts = counts_total
+            if images and sum(report.images.values()) == 0:
+                raise ValueError(
+                    f"no image could be written ({counts_total['missing_frames']} frames missing): "
+                    "nothing to build"
+                )
             _write_yaml(tmp, task, names, report, kpt_shape, flip_idx, kpt_names)
             _write_stats(stats, tmp)
             report.elapsed = time.perf_counter() - t0
@@ -988,6 +1012,74 @@ def build_dataset(
         writer.close()
     log.info("%s", report.summary())
     return report
+
+
+def _check_replaceable(out: Path) -> None:
+    """``overwrite`` replaces a dataset built here (it has our manifest) or an empty folder, nothing else."""
+    if (out / MANIFEST).is_file():
+        return
+    entries = sorted(p.name for p in out.iterdir())
+    if entries:
+        shown = ", ".join(entries[:5]) + (f", ... ({len(entries)} entries)" if len(entries) > 5 else "")
+        raise FileExistsError(
+            f"{out} is not a dataset built by dl_utils (no {MANIFEST}) and holds {shown}; "
+            "refusing to replace it even with overwrite=True: remove it yourself or choose another folder"
+        )
+
+
+def _check_media(plans: Sequence[_Plan], allow_missing: bool) -> None:
+    """Before writing: every frame must have an image (a found video, or a file under the media folder)."""
+    problems: list[str] = []
+    for p in plans:
+        src, t, n = p.src, p.src.task, len(p.frames)
+        if n == 0:
+            continue
+        if src.is_video:
+            if src.video is None:
+                where = (
+                    f"in {src.media}"
+                    if src.media is not None
+                    else f"in {Path(src.origin).parent}"
+                    if src.origin.casefold().endswith(".xml")
+                    else f"in {src.origin}"
+                )
+                problems.append(
+                    f"{src.origin}: task {t.name!r}: video {t.media!r} not found ({where}); "
+                    f"its {n} frames have no image"
+                )
+            continue
+        if src.media is None:
+            problems.append(
+                f"{src.origin}: task {t.name!r}: no media folder known for its {n} images "
+                "(give a folder holding the XML and the images, or a (task, media) pair)"
+            )
+            continue
+        names = p.frames["name"].astype(str).tolist()
+        missing = [nm for nm in names if src.image_path(nm) is None]
+        if missing:
+            problems.append(
+                f"{src.origin}: task {t.name!r}: {len(missing)} of {n} images not found under "
+                f"{src.media} (e.g. {missing[:3]})"
+            )
+    if not problems:
+        return
+    if allow_missing:
+        for msg in problems:
+            log.warning("%s", msg)
+        return
+    raise FileNotFoundError(
+        "; ".join(problems) + " — put the media there, or pass allow_missing=True (--allow-missing) "
+        "to build without those frames, or images=False (--labels-only)"
+    )
+
+
+def _unread_message(p: _Plan, written: np.ndarray) -> str:
+    bad = p.frames.loc[~written, "source_frame" if "source_frame" in p.frames else "frame"].tolist()
+    where = p.src.video or p.src.media
+    return (
+        f"{p.src.origin}: task {p.src.task.name!r}: {len(bad)} frame(s) could not be read from {where} "
+        f"(e.g. {[int(b) for b in bad[:5]]}); pass allow_missing=True (--allow-missing) to build without them"
+    )
 
 
 def _write_plan(

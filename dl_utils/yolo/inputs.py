@@ -197,7 +197,7 @@ def _attach(task: Task, folder: Path, origin: str) -> TaskSource:
     if task.media:
         video = _find_video(folder, task.media)
         if video is None:
-            log.warning("%s: video %r of task %r not found under %s", origin, task.media, task.name, folder)
+            log.debug("%s: video %r of task %r not found under %s", origin, task.media, task.name, folder)
         return TaskSource(task, video, origin)
     videos = list_files(folder, VIDEO_EXTENSIONS)
     has_images = any(True for _ in _iter_images(folder))

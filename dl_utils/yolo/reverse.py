@@ -236,6 +236,10 @@ def _rle_to_cvat(rle: Mapping[str, Any], width: int, height: int) -> np.ndarray:
     return np.asarray(encode_mask(bitmap), dtype=np.float64)
 
 
+# attributes COCO objects carry for our (and CVAT's) bookkeeping, not label attributes
+_COCO_OWN_ATTRS = ("occluded", "rotation", "track_id", "keyframe")
+
+
 def from_coco(coco: PathLike | Mapping[str, Any], name: str | None = None) -> Task:
     """A COCO instances/keypoints JSON -> :class:`~dl_utils.cvat.Task` (image task).
 
@@ -257,7 +261,7 @@ def from_coco(coco: PathLike | Mapping[str, Any], name: str | None = None) -> Ta
         >>> t.annotations[["label", "type"]].values.tolist(), t.annotations["points"][0].tolist()
         ([['car', 'rectangle']], [1.0, 2.0, 4.0, 6.0])
     """
-    from dl_utils.cvat.task import LabelSpec, Task
+    from dl_utils.cvat.task import AttributeSpec, LabelSpec, Task
 
     data = load_json(coco) if isinstance(coco, str | os.PathLike) else coco
     src = str(coco) if isinstance(coco, str | os.PathLike) else "COCO dict"
@@ -274,17 +278,33 @@ def from_coco(coco: PathLike | Mapping[str, Any], name: str | None = None) -> Ta
         }
         for im in images
     ]
+    seen_attrs: dict[int, list[str]] = {}
+    for a in data.get("annotations", []):
+        names = seen_attrs.setdefault(int(a.get("category_id", -1)), [])
+        for k in a.get("attributes") or {}:
+            if k not in _COCO_OWN_ATTRS and k not in names:
+                names.append(k)
     labels = []
-    for c in cats.values():
+    for cid, c in cats.items():
         kp = c.get("keypoints") or []
+        # our to_coco keeps each label's attribute spec and colour in its category; other COCO
+        # files: every attribute seen on the category's objects becomes a free-text attribute
+        specs = [AttributeSpec.from_dict(d) for d in c.get("attributes") or []]
+        declared = {sp.name for sp in specs}
+        specs += [AttributeSpec(k, "text") for k in seen_attrs.get(cid, []) if k not in declared]
+        color = c.get("color") or None
         if kp:
             labels.append(
                 LabelSpec(
-                    str(c["name"]), type="skeleton", sublabels=[LabelSpec(str(k), type="points") for k in kp]
+                    str(c["name"]),
+                    color=color,
+                    type="skeleton",
+                    attributes=specs,
+                    sublabels=[LabelSpec(str(k), type="points") for k in kp],
                 )
             )
         else:
-            labels.append(LabelSpec(str(c["name"])))
+            labels.append(LabelSpec(str(c["name"]), color=color, attributes=specs))
     rows: list[dict[str, Any]] = []
     group = 0
     for a in data.get("annotations", []):  # COCO objects are heterogeneous dicts
@@ -298,9 +318,7 @@ def from_coco(coco: PathLike | Mapping[str, Any], name: str | None = None) -> Ta
         base = {"frame": frame_of[iid], "label": str(cat["name"])}
         attrs = a.get("attributes") or {}
         base["occluded"] = bool(attrs.get("occluded", False))
-        base["attributes"] = {
-            k: v for k, v in attrs.items() if k not in ("occluded", "rotation", "track_id", "keyframe")
-        }
+        base["attributes"] = {k: v for k, v in attrs.items() if k not in _COCO_OWN_ATTRS}
         seg = a.get("segmentation")
         if cat.get("keypoints") and a.get("keypoints"):
             kp = np.asarray(a["keypoints"], dtype=np.float64).reshape(-1, 3)
@@ -374,8 +392,10 @@ def to_coco(
     label_order: list[str] = []
     skeletons: dict[str, list[str]] = {}
     edges: dict[str, list[list[int]]] = {}
+    specs: dict[str, Any] = {}
     for t in task_list:
         for lb in t.labels:
+            specs.setdefault(lb.name, lb)
             if lb.name not in label_order:
                 label_order.append(lb.name)
             if lb.sublabels:
@@ -393,15 +413,30 @@ def to_coco(
     cats = []
     for n, i in cat_ids.items():
         c: dict[str, Any] = {"id": int(i), "name": n, "supercategory": ""}
+        spec = specs.get(n)
+        if spec is not None and spec.attributes:  # kept so that from_coco restores the label spec
+            c["attributes"] = [a.to_dict() for a in spec.attributes]
+        if spec is not None and spec.color:
+            c["color"] = spec.color
         if n in skeletons:
             c["keypoints"] = skeletons[n]
             c["skeleton"] = edges.get(n, [])
         cats.append(c)
     images: list[dict[str, Any]] = []
     anns: list[dict[str, Any]] = []
+    dropped: dict[str, int] = {}
+    off_frames = 0
     for t in task_list:
         shapes = t.to_shapes()
         shapes = shapes[~shapes["outside"].to_numpy(dtype=bool)]
+        unknown = ~shapes["label"].isin(list(cat_ids)).to_numpy()
+        exported = shapes["type"].isin(["rectangle", "polygon", "ellipse", "mask", "skeleton"]).to_numpy()
+        for lab, cnt in shapes.loc[unknown & exported, "label"].value_counts().items():
+            dropped[str(lab)] = dropped.get(str(lab), 0) + int(cnt)
+        shapes = shapes[~unknown]
+        off = ~shapes["frame"].isin(t.frames["frame"]).to_numpy()
+        off_frames += int(off.sum())
+        shapes = shapes[~off]
         image_ids = {}
         frame_rows: Any = t.frames.itertuples(index=False)
         for fr in frame_rows:
@@ -421,8 +456,6 @@ def to_coco(
         }
         records: Any = shapes.itertuples(index=False)
         for r in records:  # heterogeneous JSON objects: one dict per shape
-            if r.label not in cat_ids or int(r.frame) not in image_ids:
-                continue
             w, h = size_of[int(r.frame)]
             pts = np.asarray(r.points, dtype=np.float64)
             ann: dict[str, Any] = {
@@ -482,6 +515,15 @@ def to_coco(
                 continue
             ann["bbox"] = [float(x1), float(y1), float(x2 - x1), float(y2 - y1)]
             anns.append(ann)
+    if dropped:
+        per_class = ", ".join(f"{k}: {v}" for k, v in sorted(dropped.items(), key=lambda kv: -kv[1]))
+        log.warning(
+            "to_coco: %d objects dropped, their classes are not in categories (%s)",
+            sum(dropped.values()),
+            per_class,
+        )
+    if off_frames:
+        log.warning("to_coco: %d objects on frames outside their task dropped", off_frames)
     out = {
         "info": {"description": "dl_utils export"},
         "licenses": [],

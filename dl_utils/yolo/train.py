@@ -95,9 +95,7 @@ def train_yolo(
         FileNotFoundError: ``data`` or a ``.pt`` model path does not exist.
         FileExistsError: ``out_dir`` holds a finished run and ``overwrite`` is False.
     """
-    data_path = Path(data)
-    if not data_path.is_file():
-        raise FileNotFoundError(f"dataset yaml not found: {data_path}")
+    data_path = _data_yaml(Path(data))
     if model.endswith(".pt") and not Path(model).is_file():
         raise FileNotFoundError(
             f"model weights not found: {model} (nothing is downloaded; give a local path)"
@@ -107,11 +105,77 @@ def train_yolo(
     if time_limit_s is not None and time_limit_s <= 0:
         raise ValueError(f"time_limit_s must be > 0, got {time_limit_s}")
     out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise NotADirectoryError(f"output {out} is a file, expected a folder")
     if (out / "best.pt").exists() and not overwrite:
         raise FileExistsError(f"{out} already holds a trained model (pass overwrite=True)")
+    _check_device(device)
     os.environ.setdefault("YOLO_OFFLINE", "1")
     ultralytics = require("ultralytics", "yolo", "YOLO training")
     _disable_font_downloads()
+    created = not out.exists()
+    try:
+        return _train(ultralytics, data_path, out, model, epochs, imgsz, batch, time_limit_s, seed, device,
+                      workers, patience, validate, train_args)  # fmt: skip
+    except BaseException:
+        # a failed run leaves nothing behind: the folder if we made it, else our run/ and val/
+        if created:
+            shutil.rmtree(out, ignore_errors=True)
+        else:
+            for sub in ("run", "val"):
+                shutil.rmtree(out / sub, ignore_errors=True)
+        raise
+
+
+def _data_yaml(path: Path) -> Path:
+    """The dataset yaml: ``path`` itself, or ``path/data.yaml`` for a dataset folder."""
+    if path.is_dir():
+        if (path / "data.yaml").is_file():
+            return path / "data.yaml"
+        raise FileNotFoundError(f"dataset {path} is a folder without data.yaml; pass the dataset's data.yaml")
+    if not path.is_file():
+        raise FileNotFoundError(f"dataset yaml not found: {path}")
+    if path.suffix.casefold() not in (".yaml", ".yml"):
+        raise ValueError(
+            f"dataset {path}: expected a data.yaml file, got a {path.suffix or 'suffix-less'} file"
+        )
+    return path
+
+
+def _check_device(device: str | None) -> None:
+    """Fail before anything is written when ``device`` names a GPU this machine does not have."""
+    if device is None:
+        return
+    text = str(device).strip().casefold()
+    if text in ("", "cpu", "mps"):
+        return
+    ids = [p.strip() for p in text.replace("cuda:", "").split(",") if p.strip()]
+    if not all(p.isdigit() for p in ids):
+        raise ValueError(f"device must be cpu, mps or GPU numbers like 0 or 0,1; got {device!r}")
+    torch = require("torch", "torch", "YOLO training")
+    n = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    missing = [p for p in ids if int(p) >= n]
+    if missing:
+        have = f"{n} GPU(s)" if n else "no CUDA GPU"
+        raise ValueError(f"device {device!r}: this machine has {have}; use device cpu")
+
+
+def _train(
+    ultralytics: Any,
+    data_path: Path,
+    out: Path,
+    model: str,
+    epochs: int,
+    imgsz: int,
+    batch: int,
+    time_limit_s: float | None,
+    seed: int,
+    device: str | None,
+    workers: int,
+    patience: int,
+    validate: bool,
+    train_args: dict[str, Any],
+) -> YoloTrainResult:
     out.mkdir(parents=True, exist_ok=True)
     run_dir = out / "run"
     if run_dir.exists():

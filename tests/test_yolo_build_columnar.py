@@ -301,7 +301,14 @@ def test_video_with_images_previews_and_missing_frames(tmp_path, monkeypatch):
         frame_step=2,
     )
     rep = build_both(
-        tmp_path, monkeypatch, [(vt, video)], "video", images=True, previews=3, split=(0.6, 0.4, 0)
+        tmp_path,
+        monkeypatch,
+        [(vt, video)],
+        "video",
+        images=True,
+        previews=3,
+        split=(0.6, 0.4, 0),
+        allow_missing=True,  # source frames 12..18 lie past the end of the video
     )
     assert rep.counts["missing_frames"] == 4 and rep.counts["clipped"] > 0
     tr = tree(tmp_path / "video" / "col")

@@ -45,7 +45,7 @@ from dl_utils.cvat.table import ANNOTATION_COLUMNS
 from dl_utils.cvat.task import AttributeSpec, Job, LabelSpec, Project, Task, split_values
 from dl_utils.utils import atomic_write, get_logger
 
-__all__ = ["detect_xml_kind", "read_xml", "write_xml", "xml_string"]
+__all__ = ["detect_xml_kind", "project_frame_offsets", "read_xml", "write_xml", "xml_string"]
 
 log = get_logger(__name__)
 
@@ -229,6 +229,7 @@ def _task_meta(tel: etree._Element, path: Path) -> dict[str, Any]:
         "height": _int(osize, "height", 0, path) or 0,
         "labels": _parse_labels(tel.find("labels"), path),
         "meta": meta,
+        "media": _text(tel, "source", "") or None,  # our project exports: the task's video
     }
 
 
@@ -490,16 +491,94 @@ def _rows_from_elements(
 
 
 def _to_task_frames(
-    abs_frames: np.ndarray, start: int, step: int, path: Path, lines: Callable[[int], Any], what: str
+    abs_frames: np.ndarray,
+    info: dict[str, Any],
+    path: Path,
+    lines: Callable[[int], Any],
+    what: str,
 ) -> np.ndarray:
-    q, r = np.divmod(abs_frames - start, step)
+    """Task frames of XML frame numbers: ``(id - offset - start_frame) / frame_step``.
+
+    ``info["offset"]`` is the project-wide offset of the task (0 in task exports, see
+    :func:`project_frame_offsets`). Files whose ids ignore the offset (written by older tools,
+    e.g. dl_utils before 0.2) are still read when every id of the task is a frame of the task
+    without it.
+    """
+    start, step, offset = info["start_frame"], info["frame_step"], int(info.get("offset", 0) or 0)
+    size = info.get("size")
+    if offset:
+        q, r = np.divmod(abs_frames - offset - start, step)
+        ok = (r == 0) & (q >= 0) & (q < size if size is not None else True)
+        if not ok.all():
+            q0, r0 = np.divmod(abs_frames - start, step)
+            if ((r0 == 0) & (q0 >= 0) & (q0 < size if size is not None else True)).all():
+                log.debug("%s: task %r: ids without the project offset %d", path, info["name"], offset)
+                return q0
+    q, r = np.divmod(abs_frames - offset - start, step)
     bad = np.flatnonzero((r != 0) | (q < 0))
     if bad.size:
+        where = f"start_frame {start}, frame step {step}"
+        if offset:
+            where += f", project offset {offset}"
         raise CvatFormatError(
             f"{path}: line {lines(int(bad[0]))}: {what} {int(abs_frames[bad[0]])} is not a task frame "
-            f"(start_frame {start}, frame step {step})"
+            f"(task {info['name']!r}: {where})"
         )
     return q
+
+
+def _set_project_offsets(root: etree._Element, tasks: dict[Any, dict[str, Any]], path: Path) -> None:
+    """``info["offset"]`` of every task of a project export, in document order (CVAT's order)."""
+    sizes: list[int] = []
+    counted: dict[str, int] | None = None
+    for key, info in tasks.items():
+        size = info["size"]
+        if size is None and info["stop_frame"] is not None:
+            size = (info["stop_frame"] - info["start_frame"]) // info["frame_step"] + 1
+        if size is None:  # no <size> nor <stop_frame>: the task's <image> elements
+            if counted is None:
+                counted = {}
+                for img in root.iterchildren("image"):
+                    try:
+                        k = repr(_task_key(img, tasks))
+                    except CvatFormatError as exc:
+                        raise CvatFormatError(f"{path}: {exc}") from None
+                    counted[k] = counted.get(k, 0) + 1
+            size = counted.get(repr(key), 0)
+        sizes.append(int(size))
+    rows = [
+        {"subset": i["subset"], "start_frame": i["start_frame"], "frame_step": i["frame_step"], "size": n}
+        for i, n in zip(tasks.values(), sizes, strict=True)
+    ]
+    for info, offset in zip(tasks.values(), project_frame_offsets(rows), strict=True):
+        info["offset"] = offset
+
+
+def project_frame_offsets(tasks: Sequence[Any]) -> list[int]:
+    """CVAT's project-wide frame offset of each task (``ProjectData._init_task_frame_offsets``).
+
+    In a project export ("CVAT for images/video 1.1" of a project) ``<image id>`` and track
+    ``frame`` are ``offset + start_frame + frame * frame_step``: tasks are taken in order
+    (CVAT's order is by subset, then task id) and each subset keeps a running offset that grows
+    by ``start_frame + frame_step * size`` after each of its tasks. ``tasks``: objects with
+    ``subset``, ``start_frame``, ``frame_step``, ``size`` (:class:`Task`) or dicts with those keys.
+
+    Example:
+        >>> from dl_utils.cvat import Task
+        >>> project_frame_offsets([Task(size=3, subset="Train"), Task(size=5, start_frame=2, subset="Train"),
+        ...                        Task(size=4, subset="Test"), Task(size=2, frame_step=3, subset="Train")])
+        [0, 3, 0, 10]
+    """
+    running: dict[str, int] = {}
+    out = []
+    for t in tasks:
+        get = t.get if isinstance(t, dict) else lambda k, t=t: getattr(t, k)
+        subset = str(get("subset") or "")
+        out.append(running.get(subset, 0))
+        running[subset] = (
+            out[-1] + int(get("start_frame") or 0) + int(get("frame_step") or 1) * int(get("size") or 0)
+        )
+    return out
 
 
 def _read_tracks(
@@ -565,8 +644,7 @@ def _tracks_table(
         if sel.size:
             frames[sel] = _to_task_frames(
                 frames_abs[sel],
-                info["start_frame"],
-                info["frame_step"],
+                info,
                 path,
                 lambda i, sel=sel: kcols.line(els[sel[i]]),  # type: ignore[misc]
                 "frame",
@@ -649,8 +727,7 @@ def _read_images(
         sub = [images[i] for i in sel]
         img_frames[sel] = _to_task_frames(
             img_abs_arr[sel],
-            info["start_frame"],
-            info["frame_step"],
+            info,
             path,
             lambda i, sub=sub: sub[i].sourceline,  # type: ignore[misc]
             "image id",
@@ -1144,6 +1221,7 @@ def _from_root(
                     "subset": subset,
                     "name": subset,
                 }
+        _set_project_offsets(root, tasks, p)
     else:
         info = _task_meta(task_el if task_el is not None else etree.Element("task"), p)
         if task_el is None:
@@ -1188,6 +1266,32 @@ def _from_root(
                     len(frames),
                 )
                 stop_frame = None
+        task_media = info["media"] or media
+        if (
+            frames is None
+            and task_media is None
+            and proj_el is not None
+            and info["meta"].get("mode") == "interpolation"
+        ):
+            # a video task of a CVAT project export: CVAT names its frames by project-wide id
+            n = (
+                size
+                if size is not None
+                else (
+                    (stop_frame - info["start_frame"]) // info["frame_step"] + 1
+                    if stop_frame is not None
+                    else 0
+                )
+            )
+            ids = info.get("offset", 0) + info["start_frame"] + info["frame_step"] * np.arange(n)
+            frames = pd.DataFrame(
+                {
+                    "frame": np.arange(n),
+                    "name": [f"frame_{i:06d}" for i in ids.tolist()],
+                    "width": info["width"],
+                    "height": info["height"],
+                }
+            )
         task_labels = info["labels"] or [LabelSpec.from_dict(lb.to_dict()) for lb in labels]
         if not task_labels and ann is not None and len(ann):
             task_labels = _infer_labels(ann)
@@ -1202,7 +1306,7 @@ def _from_root(
             size=size if frames is None else None,
             width=info["width"],
             height=info["height"],
-            media=media,
+            media=task_media,
             start_frame=info["start_frame"],
             stop_frame=stop_frame,
             frame_step=info["frame_step"],
@@ -1324,6 +1428,9 @@ def _task_meta_xml(task: Task, indent: str, with_labels: bool, video: bool) -> l
             f"{i2}  <height>{h}</height>",
             f"{i2}</original_size>",
         ]
+    if not with_labels and task.media:
+        # a project task's video (CVAT has no place for it; CVAT and datumaro skip unknown elements)
+        out.append(f"{i2}<source>{_esc(task.media)}</source>")
     return [f"{indent}<task>", *out, f"{indent}</task>"]
 
 
@@ -1461,8 +1568,10 @@ def _shape_lines(df: pd.DataFrame, precision: int | None, indent: str, *, track:
     return out
 
 
-def _images_body(task: Task, precision: int | None, project_task: tuple[str, int] | None) -> list[str]:
-    """<image> elements of one task."""
+def _images_body(
+    task: Task, precision: int | None, project_task: tuple[str, int] | None, offset: int = 0
+) -> list[str]:
+    """<image> elements of one task (ids: ``offset`` + source frame, see :func:`project_frame_offsets`)."""
     shapes = task.to_shapes() if task.annotations["track_id"].notna().any() else task.annotations
     shapes = shapes[~shapes["outside"].to_numpy(bool)]
     order = np.lexsort((shapes["z_order"].to_numpy(), shapes["frame"].to_numpy()))
@@ -1482,7 +1591,7 @@ def _images_body(task: Task, precision: int | None, project_task: tuple[str, int
     if project_task is not None:
         extra = f' subset="{_esc(project_task[0])}" task_id="{project_task[1]}"'
     for k, f in enumerate(frames["frame"].tolist()):
-        abs_f = task.source_frame(f)
+        abs_f = offset + task.source_frame(f)
         lines = by_frame.get(f, []) + tags_by_frame.get(f, [])
         head = (
             f'  <image id="{abs_f}" name="{_esc(names[k])}"{extra} width="{widths[k]}" height="{heights[k]}"'
@@ -1503,7 +1612,7 @@ def _images_body(task: Task, precision: int | None, project_task: tuple[str, int
 
 
 def _video_body(
-    task: Task, precision: int | None, first_id: int, project_task: tuple[str, int] | None
+    task: Task, precision: int | None, first_id: int, project_task: tuple[str, int] | None, offset: int = 0
 ) -> tuple[list[str], int]:
     """<track> elements of one task (standalone shapes become two-keyframe tracks)."""
     ann = task.annotations
@@ -1558,7 +1667,7 @@ def _video_body(
     tid = rows_df["track_id"].to_numpy(dtype=np.int64)
     order = np.lexsort((rows_df["frame"].to_numpy(), tid))
     rows_df = rows_df.iloc[order].reset_index(drop=True)
-    rows_df["abs_frame"] = task.source_frame(rows_df["frame"].to_numpy())
+    rows_df["abs_frame"] = offset + task.source_frame(rows_df["frame"].to_numpy())
     lines = _shape_lines(rows_df, precision, "    ", track=True)
     tids = rows_df["track_id"].to_numpy(dtype=np.int64)
     bounds = np.flatnonzero(np.diff(tids)) + 1
@@ -1603,12 +1712,13 @@ def xml_string(obj: Task | Project, *, video: bool = False, precision: int | Non
         lines.append(f"      <subsets>{_esc(chr(10).join(obj.subsets))}</subsets>")
         lines.append("    </project>")
         next_id = 0
-        for k, t in enumerate(obj.tasks):
+        offsets = project_frame_offsets(obj.tasks)
+        for k, (t, offset) in enumerate(zip(obj.tasks, offsets, strict=True)):
             tid = t.id if t.id is not None else k
             if video:
-                part, next_id = _video_body(t, precision, next_id, (t.subset, tid))
+                part, next_id = _video_body(t, precision, next_id, (t.subset, tid), offset)
             else:
-                part = _images_body(t, precision, (t.subset, tid))
+                part = _images_body(t, precision, (t.subset, tid), offset)
             body += part
     else:
         lines += _task_meta_xml(obj, "    ", with_labels=True, video=video)

@@ -518,11 +518,30 @@ def _build_keys(
     )
 
 
+def _frame_array(frames: Iterable[int] | None) -> np.ndarray | None:
+    if frames is None:
+        return None
+    return np.unique(np.fromiter((int(f) for f in frames), dtype=np.int64))
+
+
+def _keep_frames(df: pd.DataFrame, deleted: np.ndarray | None, included: np.ndarray | None) -> pd.DataFrame:
+    """Rows whose frame is not deleted and (when ``included`` is given) is included."""
+    keep = np.ones(len(df), dtype=bool)
+    frames = df["frame"].to_numpy(dtype=np.int64)
+    if deleted is not None and len(deleted):
+        keep &= ~np.isin(frames, deleted)
+    if included is not None:
+        keep &= np.isin(frames, included)
+    return df if keep.all() else df.loc[keep].reset_index(drop=True)
+
+
 def interpolate_tracks(
     annotations: pd.DataFrame,
     *,
     last_frame: int,
     mutable_attributes: MutableAttributes = None,
+    deleted_frames: Iterable[int] | None = None,
+    included_frames: Iterable[int] | None = None,
 ) -> pd.DataFrame:
     """Expand every track to one row per frame exactly as CVAT exports it.
 
@@ -536,6 +555,13 @@ def interpolate_tracks(
             attribute of that label is immutable and taken from the track's first keyframe.
             ``None`` treats every attribute as mutable (each keyframe's values carried forward),
             which loses nothing.
+        deleted_frames: task frames deleted in CVAT (``task.deleted_frames``). As CVAT's
+            ``TrackManager.get_interpolated_shapes(deleted_frames=)``: track keyframes on them are
+            dropped *before* interpolating (the neighbouring keyframes interpolate across), and
+            nothing is emitted on them (standalone shapes and tags included, as CVAT's export).
+        included_frames: when given, only rows on these frames are returned (a ground-truth
+            job's frames, ``Job.frames``); it filters the output and changes no value, as
+            CVAT's ``included_frames=``.
 
     Returns:
         A new annotation table sorted by frame (standalone shapes first on each frame, then
@@ -558,6 +584,13 @@ def interpolate_tracks(
         [350.0, 0.0, 10.0]
     """
     df = _as_table(annotations)
+    deleted = _frame_array(deleted_frames)
+    included = _frame_array(included_frames)
+    if deleted is not None and len(deleted):
+        # keyframes on deleted frames do not take part in the interpolation
+        drop = df["track_id"].notna().to_numpy() & np.isin(df["frame"].to_numpy(dtype=np.int64), deleted)
+        if drop.any():
+            df = df.loc[~drop]
     last_frame = int(last_frame)
     end_frame = last_frame + 1
     mutable = _mutable_lookup(mutable_attributes)
@@ -565,7 +598,7 @@ def interpolate_tracks(
     standalone = df.loc[~is_track]
     tracks = df.loc[is_track]
     if len(tracks) == 0:
-        return _finish([standalone.reset_index(drop=True)])
+        return _keep_frames(_finish([standalone.reset_index(drop=True)]), deleted, included)
     tracks = tracks.sort_values(["track_id", "frame"], kind="stable").reset_index(drop=True)
     tid = tracks["track_id"].to_numpy(dtype=np.int64)
     uniq, codes, first = _codes_first(tid)
@@ -603,7 +636,7 @@ def interpolate_tracks(
     skel = np.nonzero(keys.types[src] == "skeleton")[0]
     if len(skel):
         track_df = _expand_skeletons(tracks, codes, exp, track_df, skel, end_frame, mutable, names)
-    return _finish([standalone.reset_index(drop=True), track_df])
+    return _keep_frames(_finish([standalone.reset_index(drop=True), track_df]), deleted, included)
 
 
 def _codes_first(tid: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -1217,324 +1250,6 @@ def shape_iou(
 
 
 # --------------------------------------------------------------------------------------------
-# jobs: split and merge
-# --------------------------------------------------------------------------------------------
-
-
-def _job_ranges(jobs: Any, overlap: int, last_frame: int) -> list[tuple[int, int]]:
-    if isinstance(jobs, int | np.integer):
-        size = int(jobs)
-        if size <= overlap or size <= 0:
-            raise ValueError(f"job size {size} must be positive and larger than the overlap {overlap}")
-        out, start = [], 0
-        while True:
-            stop = min(start + size - 1, last_frame)
-            out.append((start, stop))
-            if stop >= last_frame:
-                return out
-            start = stop + 1 - overlap
-    out = []
-    for j in jobs:
-        if hasattr(j, "start") and hasattr(j, "stop"):
-            s, e = int(j.start), int(j.stop)
-        else:
-            s, e = (int(v) for v in j)
-        if e < s:
-            raise ValueError(f"job ({s}, {e}) stops before it starts")
-        out.append((s, e))
-    return out
-
-
-def split_tracks_by_jobs(
-    annotations: pd.DataFrame,
-    jobs: Sequence[Any] | int,
-    overlap: int = 0,
-    *,
-    last_frame: int | None = None,
-    mutable_attributes: MutableAttributes = None,
-) -> list[pd.DataFrame]:
-    """Cut an annotation table into one table per job (CVAT segments), tracks included.
-
-    Args:
-        annotations: the task's annotation table (track keyframes).
-        jobs: ``(start, stop)`` pairs (inclusive task frames) or objects with ``start``/``stop``
-            (``dl_utils.cvat.Job``), or an int: the segment size, cut as CVAT does (``overlap``
-            frames shared by neighbouring jobs).
-        overlap: frames shared by two neighbouring jobs when ``jobs`` is a segment size.
-        last_frame: the task's last frame (defaults to the largest frame of the table or the
-            last job's stop).
-
-    Each job keeps the shapes and keyframes on its frames. A track that is visible on a job's
-    first frame without a keyframe there gets one (its interpolated shape), and so does a track
-    visible on the job's last frame that goes on after it, so that interpolating the job alone
-    gives the same shapes on its frames as interpolating the task (exactly for boxes, points,
-    ellipses and polygons whose vertices match one-to-one). Leading outside keyframes are dropped.
-
-    Example:
-        >>> from dl_utils.cvat.table import normalize_annotations
-        >>> ann = normalize_annotations([
-        ...     {"frame": 0, "label": "a", "type": "rectangle", "points": [0, 0, 10, 10], "track_id": 0},
-        ...     {"frame": 10, "label": "a", "type": "rectangle", "points": [10, 0, 20, 10], "track_id": 0}])
-        >>> parts = split_tracks_by_jobs(ann, [(0, 5), (5, 10)])
-        >>> [p["frame"].tolist() for p in parts], parts[1].loc[0, "points"].tolist()
-        ([[0, 5], [5, 10]], [5.0, 0.0, 15.0, 10.0])
-    """
-    df = _as_table(annotations)
-    if last_frame is None:
-        if isinstance(jobs, int | np.integer):
-            last_frame = int(df["frame"].max()) if len(df) else 0
-        else:
-            last_frame = max(
-                [int(df["frame"].max()) if len(df) else 0] + [r[1] for r in _job_ranges(jobs, 0, 0)]
-            )
-    ranges = _job_ranges(jobs, int(overlap), int(last_frame))
-    is_track = df["track_id"].notna().to_numpy()
-    standalone = df.loc[~is_track]
-    tracks = df.loc[is_track].sort_values(["track_id", "frame"], kind="stable").reset_index(drop=True)
-    full = interpolate_tracks(tracks, last_frame=int(last_frame), mutable_attributes=mutable_attributes)
-    full = full.loc[full["track_id"].notna() & ~full["outside"].to_numpy()].reset_index(drop=True)
-    f_tid = full["track_id"].to_numpy(dtype=np.int64)
-    f_frame = full["frame"].to_numpy(dtype=np.int64)
-    f_poly = np.isin(full["type"].to_numpy(dtype=object), list(_POLY_TYPES))
-    t_tid = tracks["track_id"].to_numpy(dtype=np.int64)
-    t_frame = tracks["frame"].to_numpy(dtype=np.int64)
-    last_key = pd.Series(t_frame).groupby(t_tid).max()
-    f_last_key = last_key.reindex(f_tid).to_numpy()
-    out = []
-    for start, stop in ranges:
-        parts = [standalone.loc[(standalone["frame"] >= start) & (standalone["frame"] <= stop)]]
-        in_job = (t_frame >= start) & (t_frame <= stop)
-        inside = tracks.loc[in_job]
-        firsts = pd.Series(t_frame[in_job]).groupby(t_tid[in_job]).min()
-        lasts = pd.Series(t_frame[in_job]).groupby(t_tid[in_job]).max()
-        f_first = firsts.reindex(f_tid).fillna(np.inf).to_numpy()
-        f_last = lasts.reindex(f_tid).fillna(-np.inf).to_numpy()
-        in_range = (f_frame >= start) & (f_frame <= stop)
-        # visible on the job's first frame without a keyframe there; a polygon/polyline gets every
-        # frame up to its first keyframe in the job (its point matching is not linear in time)
-        lead = in_range & (f_frame < f_first) & ((f_frame == start) | f_poly)
-        # visible on the job's last frame and going on after it
-        trail = in_range & (f_frame > f_last) & (f_last_key > stop) & ((f_frame == stop) | f_poly)
-        extra = [full.loc[lead | trail]]
-        add = pd.concat(extra) if extra else None
-        if add is not None and len(add):
-            add = add.reset_index(drop=True).copy()
-            add["keyframe"] = True
-            add["elements"] = pd.Series(
-                [None if els is None else [{**e, "keyframe": True} for e in els] for els in add["elements"]],
-                dtype=object,
-            )
-            job_tracks = pd.concat([inside, add], ignore_index=True)
-        else:
-            job_tracks = inside.reset_index(drop=True)
-        job_tracks = job_tracks.sort_values(["track_id", "frame"], kind="stable").drop_duplicates(
-            ["track_id", "frame"]
-        )
-        # drop leading outside keyframes of every track
-        jt = job_tracks.reset_index(drop=True)
-        visible_seen = (~jt["outside"]).astype(int).groupby(jt["track_id"].to_numpy()).cumsum()
-        jt = jt.loc[visible_seen.to_numpy() > 0]
-        parts.append(jt)
-        out.append(_finish([p.reset_index(drop=True) for p in parts]))
-    return out
-
-
-def merge_job_tracks(
-    parts: Sequence[pd.DataFrame],
-    jobs: Sequence[Any],
-    *,
-    mutable_attributes: MutableAttributes = None,
-) -> pd.DataFrame:
-    """Merge per-job annotation tables back into one, the way CVAT merges overlapping jobs.
-
-    Jobs are taken in order; for each next job, shapes and tracks that start inside the overlap
-    with the previous jobs are matched to the merged ones with the Hungarian algorithm
-    (``scipy.optimize.linear_sum_assignment``): shapes of one label and type on one frame when
-    their IoU is at least 0.75, tracks of one label when their mean per-frame agreement over the
-    overlap (IoU, outside flags) is at least 0.5. A matched shape is kept once; matched tracks are
-    united (keyframes of both, the earlier job's keyframe winning on a shared frame); a merged
-    track that the next job does not continue gets an outside keyframe after the overlap.
-    Track ids are renumbered so that tracks from different jobs never collide.
-
-    Example:
-        >>> from dl_utils.cvat.table import normalize_annotations
-        >>> ann = normalize_annotations([
-        ...     {"frame": 0, "label": "a", "type": "rectangle", "points": [0, 0, 10, 10], "track_id": 7},
-        ...     {"frame": 10, "label": "a", "type": "rectangle", "points": [10, 0, 20, 10], "track_id": 7}])
-        >>> jobs = [(0, 6), (4, 10)]
-        >>> merged = merge_job_tracks(split_tracks_by_jobs(ann, jobs), jobs)
-        >>> merged["track_id"].nunique(), merged["frame"].tolist()
-        (1, [0, 4, 6, 10])
-    """
-    from scipy.optimize import linear_sum_assignment
-
-    ranges = _job_ranges(jobs, 0, 0)
-    if len(parts) != len(ranges):
-        raise ValueError(f"got {len(parts)} annotation tables for {len(ranges)} jobs")
-    if not parts:
-        return empty_annotations()
-    tables = [_as_table(p).reset_index(drop=True).copy() for p in parts]
-    # the first job keeps its track ids; the others get fresh ones (matched tracks then take the
-    # id of the track they continue)
-    next_id = max([int(t["track_id"].max()) + 1 for t in tables if t["track_id"].notna().any()] or [0])
-    for p in tables[1:]:
-        tids = p["track_id"]
-        if tids.notna().any():
-            uniq = np.unique(tids.dropna().to_numpy(dtype=np.int64))
-            mapping = dict(zip(uniq.tolist(), range(next_id, next_id + len(uniq)), strict=True))
-            next_id += len(uniq)
-            p["track_id"] = pd.array([mapping[int(v)] if pd.notna(v) else pd.NA for v in tids], dtype="Int64")
-    merged = tables[0]
-    for (start, _stop), (_pstart, pstop), part in zip(ranges[1:], ranges[:-1], tables[1:], strict=True):
-        overlap = max(0, pstop - start + 1)
-        boundary = start + overlap
-        merged = _merge_one(merged, part, start, boundary, linear_sum_assignment, mutable_attributes)
-    return _finish([merged.reset_index(drop=True)])
-
-
-def _merge_one(
-    old: pd.DataFrame, new: pd.DataFrame, start: int, boundary: int, lsa: Any, mutable: MutableAttributes
-) -> pd.DataFrame:
-    o_track = old["track_id"].notna().to_numpy()
-    n_track = new["track_id"].notna().to_numpy()
-    # ---- standalone shapes and tags
-    o_sh = old.loc[~o_track]
-    n_sh = new.loc[~n_track]
-    keep_new = np.ones(len(n_sh), dtype=bool)
-    n_frames = n_sh["frame"].to_numpy()
-    o_frames = o_sh["frame"].to_numpy()
-    for f in np.unique(n_frames[n_frames < boundary]):
-        ni = np.nonzero(n_frames == f)[0]
-        oi = np.nonzero(o_frames == f)[0]
-        if not len(oi):
-            continue
-        a, b = n_sh.iloc[ni], o_sh.iloc[oi]
-        sim = shape_iou(
-            a["type"].tolist(),
-            a["points"].tolist(),
-            b["type"].tolist(),
-            b["points"].tolist(),
-            a["elements"].tolist(),
-            b["elements"].tolist(),
-        )
-        tags = (a["type"].to_numpy(dtype=object)[:, None] == "tag") & (
-            b["type"].to_numpy(dtype=object)[None, :] == "tag"
-        )
-        sim = np.where(tags, 1.0, sim)
-        sim[a["label"].to_numpy(dtype=object)[:, None] != b["label"].to_numpy(dtype=object)[None, :]] = 0.0
-        rows, cols = lsa(1.0 - sim)
-        for r, c in zip(rows, cols, strict=True):
-            if 1.0 - sim[r, c] <= 0.25:
-                keep_new[ni[r]] = False
-    shapes = pd.concat([o_sh, n_sh.loc[keep_new]], ignore_index=True)
-    # ---- tracks
-    o_tr = old.loc[o_track].sort_values(["track_id", "frame"], kind="stable")
-    n_tr = new.loc[n_track].sort_values(["track_id", "frame"], kind="stable")
-    o_groups: dict[int, pd.DataFrame] = {
-        int(k): g  # type: ignore[call-overload]
-        for k, g in o_tr.groupby(o_tr["track_id"].to_numpy(dtype=np.int64), sort=True)
-    }
-    n_groups: dict[int, pd.DataFrame] = {
-        int(k): g  # type: ignore[call-overload]
-        for k, g in n_tr.groupby(n_tr["track_id"].to_numpy(dtype=np.int64), sort=True)
-    }
-    cand = [
-        k for k, g in o_groups.items() if int(g["frame"].iloc[-1]) >= start or not bool(g["outside"].iloc[-1])
-    ]
-    inter = [k for k, g in n_groups.items() if int(g["frame"].iloc[0]) < boundary]
-    result = {k: g for k, g in o_groups.items()}
-    for k, g in n_groups.items():
-        if k not in inter:
-            result[k] = g
-    matched_old: set[int] = set()
-    if cand and inter:
-        window = list(range(start, boundary))
-        o_sh_f = _frames_by_track(pd.concat([o_groups[k] for k in cand]), start, boundary, mutable)
-        n_sh_f = _frames_by_track(pd.concat([n_groups[k] for k in inter]), start, boundary, mutable)
-        cost = np.ones((len(inter), len(cand)))
-        for i, nk in enumerate(inter):
-            for j, ok in enumerate(cand):
-                if n_groups[nk]["label"].iloc[0] != o_groups[ok]["label"].iloc[0]:
-                    continue
-                err, cnt = 0.0, 0
-                for f in window:
-                    s0 = n_sh_f.get((nk, f))
-                    s1 = o_sh_f.get((ok, f))
-                    if s0 is not None and s1 is not None:
-                        if s0["outside"] != s1["outside"]:
-                            err += 1
-                        else:
-                            err += 1 - float(
-                                shape_iou(
-                                    [s0["type"]],
-                                    [s0["points"]],
-                                    [s1["type"]],
-                                    [s1["points"]],
-                                    [s0["elements"]],
-                                    [s1["elements"]],
-                                )[0, 0]
-                            )
-                        cnt += 1
-                    elif s0 is not None or s1 is not None:
-                        err += 1
-                        cnt += 1
-                cost[i, j] = err / (cnt or 1)
-        rows, cols = lsa(cost)
-        for r, c in zip(rows, cols, strict=True):
-            if cost[r, c] <= 0.5:
-                nk, ok = inter[r], cand[c]
-                united = pd.concat([result[ok], n_groups[nk]]).drop_duplicates("frame", keep="first")
-                united = united.sort_values("frame", kind="stable").copy()
-                united["track_id"] = pd.array([ok] * len(united), dtype="Int64")
-                result[ok] = united
-                matched_old.add(ok)
-            else:
-                result[inter[r]] = n_groups[inter[r]]
-        for i, nk in enumerate(inter):
-            if i not in set(rows.tolist()):
-                result[nk] = n_groups[nk]
-    else:
-        for nk in inter:
-            result[nk] = n_groups[nk]
-    closing: list[dict[Any, Any]] = []
-    for ok in cand:
-        if ok in matched_old:
-            continue
-        g = result[ok]
-        last = g.iloc[-1]
-        if not bool(last["outside"]) and int(last["frame"]) < boundary:
-            row = last.to_dict()
-            row["frame"] = boundary
-            row["outside"] = True
-            row["keyframe"] = True
-            row["attributes"] = dict(row["attributes"])
-            closing.append(row)
-    parts = [shapes, *result.values()]
-    if closing:
-        parts.append(_frame_from_rows(closing))
-    return pd.concat([p for p in parts if len(p)], ignore_index=True)
-
-
-def _frames_by_track(
-    tracks: pd.DataFrame, start: int, stop_exclusive: int, mutable: MutableAttributes
-) -> dict[tuple[int, int], dict[str, Any]]:
-    exp = interpolate_tracks(tracks, last_frame=stop_exclusive - 1, mutable_attributes=mutable)
-    exp = exp.loc[exp["frame"].to_numpy() >= start]
-    out = {}
-    for tid, f, t, p, o, e in zip(
-        exp["track_id"].astype("int64"),
-        exp["frame"],
-        exp["type"],
-        exp["points"],
-        exp["outside"],
-        exp["elements"],
-        strict=True,
-    ):
-        out[(int(tid), int(f))] = {"type": t, "points": p, "outside": bool(o), "elements": e}
-    return out
-
-
-# --------------------------------------------------------------------------------------------
 # linking per-frame shapes into tracks
 # --------------------------------------------------------------------------------------------
 
@@ -1638,3 +1353,7 @@ def link_shapes_to_tracks(
     if closing:
         parts.append(_frame_from_rows(closing))
     return _finish(parts)
+
+
+# jobs live in dl_utils.cvat.jobs (CVAT's slice and merge); re-exported here for compatibility
+from dl_utils.cvat.jobs import merge_job_tracks, split_tracks_by_jobs  # noqa: E402

@@ -1,0 +1,507 @@
+"""Jobs: cut task annotations into per-job tables and merge them back, exactly as CVAT does.
+
+CVAT stores annotations per job. Uploading task annotations cuts them into the jobs
+(``AnnotationIR.slice`` in ``cvat/apps/dataset_manager/annotation.py``), and every task export
+merges the jobs back (``AnnotationManager.merge``: ``TagManager``, ``ShapeManager`` and
+``TrackManager`` in the same file). :func:`split_tracks_by_jobs` and :func:`merge_job_tracks` follow
+those rules; backups (:mod:`dl_utils.cvat.backup`) use them both ways, so a backup we write
+restores on CVAT with the same per-job annotations CVAT would have made, and a backup CVAT wrote
+loads as the task CVAT exports.
+
+**Slicing a job** ``start..stop``: tags and shapes on its frames; a track goes to the job when it
+is visible somewhere in it. The job keeps the track's keyframes on its frames (leading outside
+keyframes dropped) and, when the track has keyframes elsewhere, gets the interpolated shape on its
+first visible frame (unless that is a keyframe) and on its last frame when the track goes on after
+the job and that shape's points differ from the last kept keyframe's (CVAT compares the points
+only), or the track's closing outside keyframe.
+
+**Merging** (jobs in order, each with its start frame and the task's overlap): objects of the next
+job starting at or after ``start + overlap`` are added as they are. The others are matched to the
+merged ones with the Hungarian algorithm (``scipy.optimize.linear_sum_assignment``):
+
+* tags on one frame: same label (cost ``1 - [same label]`` ≤ 0.25); a match keeps the earlier one;
+* shapes on one frame: same label and type, IoU ≥ 0.75 — CVAT compares **rectangles** (axis-
+  aligned, rotation ignored) and **polygons** only; every other type (ellipses, points, polylines,
+  cuboids, masks, skeletons) never matches, so overlapping jobs give two of them, as in CVAT's
+  exports. Polygon IoU is rasterized here (CVAT uses shapely); the two agree except within the
+  rasterization error near the threshold and for self-intersecting polygons (0 in CVAT);
+* tracks: same label, mean agreement over the overlap frames ≥ 0.5 (per frame: both present and
+  equally outside → the shape IoU above; one missing or outside flags differing → 0). A match
+  unites the keyframes (the merged track's keyframe wins on a shared frame) — only when the merged
+  track starts no later than the new one (otherwise CVAT keeps the merged track as it was and drops
+  the new one, reproduced). A merged track that is still open and not matched gets an outside
+  keyframe at ``start + overlap``; so tracks never continue across jobs that do not overlap.
+
+Track ids: the first job keeps its ids, tracks of later jobs get fresh ids above them, and a
+united track keeps the merged track's id.
+
+**Skeletons** are sliced as one track (boundary rows give every element a keyframe), a shortcut:
+CVAT slices each element track on its own, which differs only in which element rows are
+keyframes; they never match in a merge (as in CVAT).
+
+Example:
+    >>> from dl_utils.cvat.table import normalize_annotations
+    >>> ann = normalize_annotations([
+    ...     {"frame": 0, "label": "a", "type": "rectangle", "points": [0, 0, 10, 10], "track_id": 0},
+    ...     {"frame": 10, "label": "a", "type": "rectangle", "points": [10, 0, 20, 10], "track_id": 0}])
+    >>> jobs = [(0, 6), (4, 10)]
+    >>> parts = split_tracks_by_jobs(ann, jobs)
+    >>> [p["frame"].tolist() for p in parts]
+    [[0, 6], [4, 10]]
+    >>> merged = merge_job_tracks(parts, jobs)
+    >>> merged["track_id"].nunique(), merged["frame"].tolist()  # CVAT keeps the boundary keyframes
+    (1, [0, 4, 6, 10])
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from dl_utils.cvat.table import empty_annotations
+
+__all__ = ["job_ranges", "merge_job_tracks", "slice_job", "split_tracks_by_jobs"]
+
+MutableAttributes = Mapping[str, Collection[str]] | None
+
+_SHAPE_MATCH_COST = 0.25  # CVAT's ShapeManager/TagManager cost threshold
+_TRACK_MATCH_COST = 0.5  # CVAT's TrackManager cost threshold
+_COMPARED_TYPES = ("rectangle", "polygon")  # the only shapes CVAT's merge compares
+
+
+def _tracks() -> Any:
+    from dl_utils.cvat import tracks  # lazy: tracks re-exports this module's functions
+
+    return tracks
+
+
+def job_ranges(jobs: Any, overlap: int = 0, last_frame: int = 0) -> list[tuple[int, int]]:
+    """``(start, stop)`` pairs of jobs given as pairs, ``Job`` objects, or a segment size.
+
+    A segment size is cut as CVAT cuts a task: segments of that many frames, ``overlap`` frames
+    shared by neighbours, the last one ending at ``last_frame``.
+
+    Example:
+        >>> job_ranges(8, overlap=2, last_frame=19)
+        [(0, 7), (6, 13), (12, 19)]
+    """
+    if isinstance(jobs, int | np.integer):
+        size = int(jobs)
+        if size <= overlap or size <= 0:
+            raise ValueError(f"job size {size} must be positive and larger than the overlap {overlap}")
+        out, start = [], 0
+        while True:
+            stop = min(start + size - 1, last_frame)
+            out.append((start, stop))
+            if stop >= last_frame:
+                return out
+            start = stop + 1 - overlap
+    out = []
+    for j in jobs:
+        if hasattr(j, "start") and hasattr(j, "stop"):
+            s, e = int(j.start), int(j.stop)
+        else:
+            s, e = (int(v) for v in j)
+        if e < s:
+            raise ValueError(f"job ({s}, {e}) stops before it starts")
+        out.append((s, e))
+    return out
+
+
+# --------------------------------------------------------------------------------------------
+# slicing
+# --------------------------------------------------------------------------------------------
+
+
+def _track_inside(frames: np.ndarray, outside: np.ndarray, start: int, stop: int) -> bool:
+    """CVAT's ``_is_track_inside`` for one track's keyframes (sorted by frame)."""
+    if not len(frames):
+        return False
+    a_f, b_f = frames[:-1], frames[1:]
+    pair = (
+        ~outside[:-1]
+        & (np.minimum(b_f, stop) >= np.maximum(a_f, start))
+        & ~((b_f == start) & outside[1:])  # an outside keyframe on the first frame is skipped
+    )
+    return bool(pair.any() or (not outside[-1] and frames[-1] <= stop))
+
+
+def _drop_leading_outside(rows: pd.DataFrame) -> pd.DataFrame:
+    visible = ~rows["outside"].to_numpy(bool)
+    if not visible.any():
+        return rows.iloc[0:0]
+    return rows.iloc[int(np.argmax(visible)) :]
+
+
+def _as_keyframes(rows: pd.DataFrame) -> pd.DataFrame:
+    rows = rows.copy()
+    rows["keyframe"] = True
+    rows["elements"] = pd.Series(
+        [None if els is None else [{**e, "keyframe": True} for e in els] for els in rows["elements"]],
+        index=rows.index,
+        dtype=object,
+    )
+    return rows
+
+
+def slice_job(
+    annotations: pd.DataFrame, start: int, stop: int, *, mutable_attributes: MutableAttributes = None
+) -> pd.DataFrame:
+    """The annotations CVAT gives the job ``start..stop`` (task frames, inclusive) of a task.
+
+    See the module docstring for the rules (CVAT's ``AnnotationIR.slice``).
+
+    Example:
+        >>> from dl_utils.cvat.table import normalize_annotations
+        >>> ann = normalize_annotations([
+        ...     {"frame": 0, "label": "a", "type": "rectangle", "points": [0, 0, 10, 10], "track_id": 0},
+        ...     {"frame": 10, "label": "a", "type": "rectangle", "points": [10, 0, 20, 10], "track_id": 0}])
+        >>> part = slice_job(ann, 4, 6)
+        >>> part["frame"].tolist(), part["points"].iloc[0].tolist()
+        ([4, 6], [4.0, 0.0, 14.0, 10.0])
+    """
+    tr = _tracks()
+    df = tr._as_table(annotations)
+    start, stop = int(start), int(stop)
+    frame = df["frame"].to_numpy(dtype=np.int64)
+    is_track = df["track_id"].notna().to_numpy()
+    standalone = df.loc[~is_track & (frame >= start) & (frame <= stop)]
+    tracks = df.loc[is_track].sort_values(["track_id", "frame"], kind="stable")
+    if not len(tracks):
+        return tr._finish([standalone.reset_index(drop=True)])
+    tid = tracks["track_id"].to_numpy(dtype=np.int64)
+    t_frame = tracks["frame"].to_numpy(dtype=np.int64)
+    t_out = tracks["outside"].to_numpy(bool)
+    bounds = np.r_[0, np.nonzero(np.diff(tid))[0] + 1, len(tid)]
+    inside: list[int] = []
+    for a, b in zip(bounds[:-1], bounds[1:], strict=True):
+        if _track_inside(t_frame[a:b], t_out[a:b], start, stop):
+            inside.append(int(tid[a]))
+    if not inside:
+        return tr._finish([standalone.reset_index(drop=True)])
+    sel = tracks.loc[np.isin(tid, inside)]
+    expanded = tr.interpolate_tracks(sel, last_frame=stop, mutable_attributes=mutable_attributes)
+    expanded = expanded.loc[expanded["track_id"].notna()]
+    exp_by_track = dict(iter(expanded.groupby(expanded["track_id"].to_numpy(dtype=np.int64), sort=False)))
+    parts = [standalone]
+    for t, rows in sel.groupby(sel["track_id"].to_numpy(dtype=np.int64), sort=True):
+        f = rows["frame"].to_numpy(dtype=np.int64)
+        segment = _drop_leading_outside(rows.loc[(f >= start) & (f <= stop)])
+        if len(segment) < len(rows):
+            exp = exp_by_track.get(int(t))  # type: ignore[call-overload]
+            scoped = None
+            if exp is not None:
+                ef = exp["frame"].to_numpy(dtype=np.int64)
+                scoped = _drop_leading_outside(exp.loc[(ef >= start) & (ef <= stop)])
+            if scoped is not None and len(scoped):
+                first, last = scoped.iloc[:1], scoped.iloc[-1:]
+                pieces = [segment]
+                if not bool(first["keyframe"].iloc[0]):
+                    pieces.insert(0, _as_keyframes(first))
+                    segment = pd.concat(pieces)
+                last_key = int(f.max())
+                last_seg = segment.iloc[-1]
+                if last_key >= stop and not np.array_equal(
+                    np.asarray(last["points"].iloc[0], dtype=np.float64),
+                    np.asarray(last_seg["points"], dtype=np.float64),
+                ):
+                    segment = pd.concat([segment, _as_keyframes(last)])
+                elif (
+                    bool(last["keyframe"].iloc[0])
+                    and bool(last["outside"].iloc[0])
+                    and int(last["frame"].iloc[0]) > int(last_seg["frame"])
+                ):
+                    segment = pd.concat([segment, _as_keyframes(last)])
+        if len(segment):
+            parts.append(segment.drop_duplicates("frame", keep="last") if len(segment) > 1 else segment)
+    return tr._finish([p.reset_index(drop=True) for p in parts])
+
+
+def split_tracks_by_jobs(
+    annotations: pd.DataFrame,
+    jobs: Sequence[Any] | int,
+    overlap: int = 0,
+    *,
+    last_frame: int | None = None,
+    mutable_attributes: MutableAttributes = None,
+) -> list[pd.DataFrame]:
+    """Cut an annotation table into one table per job, as CVAT does (:func:`slice_job` per job).
+
+    Args:
+        annotations: the task's annotation table (track keyframes).
+        jobs: ``(start, stop)`` pairs (inclusive task frames) or objects with ``start``/``stop``
+            (``dl_utils.cvat.Job``), or an int: the segment size, cut as CVAT does (``overlap``
+            frames shared by neighbouring jobs, the last ending at ``last_frame``).
+        overlap: frames shared by two neighbouring jobs when ``jobs`` is a segment size.
+        last_frame: the task's last frame (defaults to the largest frame of the table).
+
+    Example:
+        >>> from dl_utils.cvat.table import normalize_annotations
+        >>> ann = normalize_annotations([
+        ...     {"frame": 0, "label": "a", "type": "rectangle", "points": [0, 0, 10, 10], "track_id": 0},
+        ...     {"frame": 10, "label": "a", "type": "rectangle", "points": [10, 0, 20, 10], "track_id": 0}])
+        >>> parts = split_tracks_by_jobs(ann, [(0, 5), (5, 10)])
+        >>> [p["frame"].tolist() for p in parts], parts[1].loc[0, "points"].tolist()
+        ([[0, 5], [5, 10]], [5.0, 0.0, 15.0, 10.0])
+    """
+    df = _tracks()._as_table(annotations)
+    if last_frame is None:
+        last_frame = int(df["frame"].max()) if len(df) else 0
+        if not isinstance(jobs, int | np.integer):
+            last_frame = max([last_frame] + [e for _, e in job_ranges(jobs)])
+    ranges = job_ranges(jobs, int(overlap), int(last_frame))
+    return [slice_job(df, s, e, mutable_attributes=mutable_attributes) for s, e in ranges]
+
+
+# --------------------------------------------------------------------------------------------
+# merging
+# --------------------------------------------------------------------------------------------
+
+
+def _similarity(a: pd.DataFrame, b: pd.DataFrame) -> np.ndarray:
+    """CVAT's ShapeManager similarity matrix: IoU of same-label rectangles and polygons, else 0."""
+    if not len(a) or not len(b):
+        return np.zeros((len(a), len(b)))
+    tr = _tracks()
+    sim = tr.shape_iou(a["type"].tolist(), a["points"].tolist(), b["type"].tolist(), b["points"].tolist())
+    ta = a["type"].to_numpy(dtype=object)
+    compared = np.isin(ta, _COMPARED_TYPES)
+    sim[~compared, :] = 0.0
+    sim[a["label"].to_numpy(dtype=object)[:, None] != b["label"].to_numpy(dtype=object)[None, :]] = 0.0
+    return np.nan_to_num(sim)
+
+
+def _merge_flat(
+    old: pd.DataFrame, new: pd.DataFrame, start: int, end: int, lsa: Any, tags: bool
+) -> pd.DataFrame:
+    """Tags or standalone shapes of the next job merged into ``old`` (CVAT's ObjectManager.merge)."""
+    n_frame = new["frame"].to_numpy(dtype=np.int64)
+    o_frame = old["frame"].to_numpy(dtype=np.int64)
+    keep = np.ones(len(new), dtype=bool)
+    keep &= ~(n_frame < start)  # CVAT never sees objects before the job's start (none in a job)
+    contested = (n_frame >= start) & (n_frame < end)
+    for f in np.unique(n_frame[contested]):
+        ni = np.nonzero(contested & (n_frame == f))[0]
+        oi = np.nonzero(o_frame == f)[0]
+        if not len(oi):
+            continue
+        a, b = new.iloc[ni], old.iloc[oi]
+        if tags:
+            sim = (
+                a["label"].to_numpy(dtype=object)[:, None] == b["label"].to_numpy(dtype=object)[None, :]
+            ).astype(float)
+        else:
+            sim = _similarity(a, b)
+        cost = 1.0 - sim
+        rows, cols = lsa(cost)
+        for r, c in zip(rows, cols, strict=True):
+            if cost[r, c] <= _SHAPE_MATCH_COST:
+                keep[ni[r]] = False  # same frame: CVAT keeps the merged one
+    return pd.concat([old, new.loc[keep]], ignore_index=True)
+
+
+def _by_track(df: pd.DataFrame) -> dict[int, pd.DataFrame]:
+    if not len(df):
+        return {}
+    df = df.sort_values(["track_id", "frame"], kind="stable")
+    return {
+        int(k): g  # type: ignore[call-overload]
+        for k, g in df.groupby(df["track_id"].to_numpy(dtype=np.int64), sort=True)
+    }
+
+
+def _window_shapes(
+    groups: dict[int, pd.DataFrame], keys: list[int], end: int, mutable: MutableAttributes
+) -> dict[tuple[int, int], tuple[str, np.ndarray, bool, str]]:
+    """(track, frame) -> (type, points, outside, label) of the interpolated tracks up to ``end - 1``."""
+    if not keys or end <= 0:
+        return {}
+    exp = _tracks().interpolate_tracks(
+        pd.concat([groups[k] for k in keys]), last_frame=end - 1, mutable_attributes=mutable
+    )
+    exp = exp.loc[exp["track_id"].notna()]
+    return {
+        (int(t), int(f)): (ty, p, bool(o), lb)
+        for t, f, ty, p, o, lb in zip(
+            exp["track_id"].to_numpy(dtype=np.int64),
+            exp["frame"].to_numpy(dtype=np.int64),
+            exp["type"],
+            exp["points"],
+            exp["outside"],
+            exp["label"],
+            strict=True,
+        )
+    }
+
+
+def _track_cost(nk: int, ok: int, window: range, n_sh: dict, o_sh: dict, n_label: str, o_label: str) -> float:
+    if n_label != o_label:
+        return 1.0
+    if not any(k[0] == nk for k in n_sh) or not any(k[0] == ok for k in o_sh):
+        return 1.0
+    err, count = 0.0, 0
+    for f in window:
+        s0, s1 = n_sh.get((nk, f)), o_sh.get((ok, f))
+        if s0 is not None and s1 is not None:
+            if s0[2] != s1[2]:
+                err += 1.0
+            elif s0[0] == s1[0] and s0[0] in _COMPARED_TYPES:
+                sim = _tracks().shape_iou([s0[0]], [s0[1]], [s1[0]], [s1[1]])[0, 0]
+                err += 1.0 - float(np.nan_to_num(sim))
+            else:
+                err += 1.0
+            count += 1
+        elif s0 is not None or s1 is not None:
+            err += 1.0
+            count += 1
+    return err / (count or 1)
+
+
+def _closing_row(last: pd.Series, end: int) -> dict[str, Any]:
+    row = last.to_dict()
+    row["frame"] = end
+    row["outside"] = True
+    row["keyframe"] = True
+    row["attributes"] = dict(row["attributes"])
+    if row.get("elements"):
+        row["elements"] = [
+            {**e, "outside": True, "keyframe": not bool(e.get("outside"))} for e in row["elements"]
+        ]
+    return row
+
+
+def _merge_tracks(
+    old: pd.DataFrame, new: pd.DataFrame, start: int, end: int, lsa: Any, mutable: MutableAttributes
+) -> pd.DataFrame:
+    tr = _tracks()
+    o_groups, n_groups = _by_track(old), _by_track(new)
+    result = dict(o_groups)
+    firsts = {k: int(g["frame"].iloc[0]) for k, g in n_groups.items()}
+    inter = [k for k in n_groups if firsts[k] < end]
+    for k in n_groups:
+        if k not in inter:
+            result[k] = n_groups[k]
+    cand = [
+        k for k, g in o_groups.items() if int(g["frame"].iloc[-1]) >= start or not bool(g["outside"].iloc[-1])
+    ]
+    matched_old: set[int] = set()
+    if cand and inter:
+        window = range(start, end)
+        o_sh = _window_shapes(o_groups, cand, end, mutable)
+        n_sh = _window_shapes(n_groups, inter, end, mutable)
+        cost = np.array(
+            [
+                [
+                    _track_cost(
+                        nk,
+                        ok,
+                        window,
+                        n_sh,
+                        o_sh,
+                        str(n_groups[nk]["label"].iloc[0]),
+                        str(o_groups[ok]["label"].iloc[0]),
+                    )
+                    for ok in cand
+                ]
+                for nk in inter
+            ]
+        )
+        rows, cols = lsa(cost)
+        matched_new: set[int] = set()
+        for r, c in zip(rows, cols, strict=True):
+            if cost[r, c] > _TRACK_MATCH_COST:
+                continue
+            nk, ok = inter[r], cand[c]
+            matched_new.add(nk)
+            matched_old.add(ok)
+            if firsts[nk] < int(result[ok]["frame"].iloc[0]):
+                continue  # CVAT unites into the new track object and keeps the merged one unchanged
+            united = pd.concat([result[ok], n_groups[nk]]).drop_duplicates("frame", keep="first")
+            united = united.sort_values("frame", kind="stable").copy()
+            united["track_id"] = pd.array([ok] * len(united), dtype="Int64")
+            result[ok] = united
+        for nk in inter:
+            if nk not in matched_new:
+                result[nk] = n_groups[nk]
+    else:
+        for nk in inter:
+            result[nk] = n_groups[nk]
+    closing = []
+    for ok in cand:
+        if ok in matched_old:
+            continue
+        last = result[ok].iloc[-1]
+        if not bool(last["outside"]) and int(last["frame"]) < end:
+            closing.append(_closing_row(last, end))
+    parts = [g for g in result.values() if len(g)]
+    if closing:
+        parts.append(tr._frame_from_rows(closing))
+    return pd.concat(parts, ignore_index=True) if parts else new.iloc[0:0]
+
+
+def merge_job_tracks(
+    parts: Sequence[pd.DataFrame],
+    jobs: Sequence[Any],
+    *,
+    overlap: int | None = None,
+    mutable_attributes: MutableAttributes = None,
+) -> pd.DataFrame:
+    """Merge per-job annotation tables into the task's, exactly as CVAT does when exporting a task.
+
+    Jobs are merged in the given order (CVAT's: by job id, i.e. by segment). ``overlap``: the
+    task's overlap (CVAT uses the task's for every job); by default each job's overlap with the
+    job before it. See the module docstring for the rules.
+
+    Example:
+        >>> from dl_utils.cvat.table import normalize_annotations
+        >>> box = {"label": "a", "type": "rectangle", "points": [0, 0, 10, 10]}
+        >>> parts = [normalize_annotations([{"frame": 5, **box}]),
+        ...          normalize_annotations([{"frame": 5, **box}, {"frame": 7, **box}])]
+        >>> merge_job_tracks(parts, [(0, 5), (4, 9)])["frame"].tolist()
+        [5, 7]
+    """
+    from scipy.optimize import linear_sum_assignment
+
+    tr = _tracks()
+    ranges = job_ranges(jobs)
+    if len(parts) != len(ranges):
+        raise ValueError(f"got {len(parts)} annotation tables for {len(ranges)} jobs")
+    if not parts:
+        return empty_annotations()
+    tables = [tr._as_table(p).reset_index(drop=True).copy() for p in parts]
+    next_id = max([int(t["track_id"].max()) + 1 for t in tables[:1] if t["track_id"].notna().any()] or [0])
+    for p in tables[1:]:
+        tids = p["track_id"]
+        if tids.notna().any():
+            uniq = np.unique(tids.dropna().to_numpy(dtype=np.int64))
+            mapping = dict(zip(uniq.tolist(), range(next_id, next_id + len(uniq)), strict=True))
+            next_id += len(uniq)
+            p["track_id"] = pd.array([mapping[int(v)] if pd.notna(v) else pd.NA for v in tids], dtype="Int64")
+    merged = empty_annotations()
+    prev_stop: int | None = None
+    for (start, stop), part in zip(ranges, tables, strict=True):
+        ov = (
+            int(overlap)
+            if overlap is not None
+            else max(0, (prev_stop if prev_stop is not None else -1) - start + 1)
+        )
+        end = start + ov
+        m_track = merged["track_id"].notna().to_numpy()
+        p_track = part["track_id"].notna().to_numpy()
+        m_tag = merged["type"].to_numpy(dtype=object) == "tag"
+        p_tag = part["type"].to_numpy(dtype=object) == "tag"
+        pieces = [
+            _merge_flat(merged.loc[~m_track & m_tag], part.loc[~p_track & p_tag], start, end, linear_sum_assignment, True),
+            _merge_flat(merged.loc[~m_track & ~m_tag], part.loc[~p_track & ~p_tag], start, end, linear_sum_assignment, False),
+            _merge_tracks(merged.loc[m_track], part.loc[p_track], start, end, linear_sum_assignment, mutable_attributes),
+        ]  # fmt: skip
+        merged = (
+            pd.concat([p for p in pieces if len(p)], ignore_index=True)
+            if any(len(p) for p in pieces)
+            else merged
+        )
+        prev_stop = stop if prev_stop is None else max(prev_stop, stop)
+    return tr._finish([merged.reset_index(drop=True)])

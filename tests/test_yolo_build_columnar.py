@@ -309,6 +309,7 @@ def test_video_with_images_previews_and_missing_frames(tmp_path, monkeypatch):
         previews=3,
         split=(0.6, 0.4, 0),
         allow_missing=True,  # source frames 12..18 lie past the end of the video
+        gap=0,  # one video cut into blocks: keep every frame between its splits
     )
     assert rep.counts["missing_frames"] == 4 and rep.counts["clipped"] > 0
     tr = tree(tmp_path / "video" / "col")

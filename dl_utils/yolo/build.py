@@ -52,6 +52,8 @@ MANIFEST = "manifest.json"
 #: ``detect`` label text column-wise (:mod:`dl_utils.yolo.columnar`) wherever it gives the same
 #: bytes and counts as the per-row path; the tests switch it off to compare both.
 _COLUMNAR = True
+#: Contiguous blocks a unit is cut into when there are fewer units than splits (see ``gap``).
+VIDEO_BLOCKS = 10
 #: image formats ultralytics reads; other source images are re-encoded
 ULTRALYTICS_IMAGE_EXTS = (".bmp", ".dng", ".jpeg", ".jpg", ".mpo", ".png", ".tif", ".tiff", ".webp", ".pfm")
 _SAFE_RE = re.compile(r"[^\w.-]+", re.UNICODE)
@@ -107,6 +109,10 @@ class BuildReport:
         for s in SPLITS:
             if self.images.get(s):
                 lines.append(f"  {s:5s}: {self.images[s]} images, {self.objects.get(s, 0)} objects")
+        if self.task != "classify" and self.images.get("train") and not self.images.get("val"):
+            lines.append(
+                "  val  : empty, data.yaml points val at the train images (metrics are on seen data)"
+            )
         problems = {k: v for k, v in self.counts.items() if v}
         if problems:
             lines.append("  " + ", ".join(f"{k}: {v}" for k, v in sorted(problems.items())))
@@ -577,6 +583,7 @@ def build_dataset(
     workdir: PathLike | None = None,
     progress: bool = False,
     allow_missing: bool = False,
+    gap: int | None = None,
 ) -> BuildReport:
     """Build an ultralytics dataset from CVAT tasks.
 
@@ -614,6 +621,11 @@ def build_dataset(
             too; counted as ``missing_frames``). By default a missing image stops the build
             before anything is written, naming what was looked for and where. A build that
             would write no image at all always fails.
+        gap: when there are fewer split units than splits (e.g. one video, ``split=(0.8, 0.2, 0)``),
+            each unit is cut into contiguous blocks of frames (in source-frame order) that are
+            split like units, and ``gap`` frames are left out after each change of split inside
+            a unit, so that no near-duplicate frames end up in two splits (default: 2% of the
+            unit's frames, at least 1; counted as ``gap_frames``). Reproducible for a seed.
 
     Returns:
         A :class:`BuildReport` (also written to ``report.json``).
@@ -695,6 +707,7 @@ def build_dataset(
         "multipart": multipart,
         "min_size": min_size,
         "previews": n_prev,
+        "gap": gap,
     }
     mapping_hash = hashlib.sha256(
         lm.to_frame().to_csv(index=False).encode() + repr(names).encode()
@@ -929,6 +942,12 @@ def build_dataset(
         else:
             keys = np.full(len(fr), p.unit, dtype=object)
         unit_of_frame.append(keys)
+    n_active = sum(1 for r in ratios if r > 0)
+    blocked = (
+        group_by != "frame" and len({str(k) for keys in unit_of_frame for k in keys.tolist()}) < n_active
+    )
+    if blocked:  # e.g. one long video: contiguous blocks of it become the units
+        unit_of_frame = _block_keys(plans, unit_of_frame, VIDEO_BLOCKS)
     unit_names = sorted({str(k) for keys in unit_of_frame for k in keys.tolist()})
     upos = {u: i for i, u in enumerate(unit_names)}
     counts = np.zeros((len(unit_names), nc))
@@ -952,6 +971,8 @@ def build_dataset(
     assign = split_units(counts, ratios, seed, fixed, sizes)
     for p, keys in zip(plans, unit_of_frame, strict=True):
         p.frames["split"] = [str(assign[upos[k]]) for k in keys.tolist()]
+    if blocked:
+        counts_total["gap_frames"] = _drop_gaps(plans, unit_of_frame, gap)
     if group_by == "frame":
         units_report = {s: str(int((assign == s).sum())) + " frames" for s in SPLITS}
     else:
@@ -1012,6 +1033,60 @@ def build_dataset(
         writer.close()
     log.info("%s", report.summary())
     return report
+
+
+def _frame_order(p: _Plan) -> np.ndarray:
+    """Position of each planned frame in its media: source frame for videos, frame number otherwise."""
+    t = p.src.task
+    fr = p.frames["frame"].to_numpy(dtype=np.int64)
+    return np.asarray(t.source_frame(fr), dtype=np.int64) if t.media else fr
+
+
+def _block_keys(plans: Sequence[_Plan], unit_of_frame: list[np.ndarray], n_blocks: int) -> list[np.ndarray]:
+    """Cut every unit into up to ``n_blocks`` contiguous blocks of frames (``unit#bNN`` keys)."""
+    out = [k.copy() for k in unit_of_frame]
+    members: dict[str, list[tuple[int, int, int]]] = {}  # unit -> (order, plan, row)
+    for pi, (p, keys) in enumerate(zip(plans, unit_of_frame, strict=True)):
+        order = _frame_order(p)
+        for row, (k, o) in enumerate(zip(keys.tolist(), order.tolist(), strict=True)):
+            members.setdefault(str(k), []).append((int(o), pi, row))
+    for unit, rows in members.items():
+        rows.sort()
+        n = len(rows)
+        nb = max(1, min(n_blocks, n))
+        for rank, (_o, pi, row) in enumerate(rows):
+            out[pi][row] = f"{unit}#b{rank * nb // n:02d}"
+    return out
+
+
+def _drop_gaps(plans: Sequence[_Plan], unit_of_frame: list[np.ndarray], gap: int | None) -> int:
+    """Leave out ``gap`` frames after each change of split inside a blocked unit; returns how many."""
+    members: dict[str, list[tuple[int, int, int]]] = {}
+    for pi, (p, keys) in enumerate(zip(plans, unit_of_frame, strict=True)):
+        order = _frame_order(p)
+        for row, (k, o) in enumerate(zip(keys.tolist(), order.tolist(), strict=True)):
+            members.setdefault(str(k).rsplit("#b", 1)[0], []).append((int(o), pi, row))
+    drop: list[set[int]] = [set() for _ in plans]
+    for rows in members.values():
+        rows.sort()
+        g = max(1, len(rows) // 50) if gap is None else int(gap)
+        prev, left = None, 0
+        for _o, pi, row in rows:
+            sp = plans[pi].frames["split"].iat[row]
+            if prev is not None and sp != prev:
+                left = g
+            prev = sp
+            if left > 0:
+                drop[pi].add(row)
+                left -= 1
+    n = 0
+    for p, rows_out in zip(plans, drop, strict=True):
+        if rows_out:
+            keep = np.ones(len(p.frames), dtype=bool)
+            keep[sorted(rows_out)] = False
+            p.frames = p.frames[keep].reset_index(drop=True)
+            n += len(rows_out)
+    return n
 
 
 def _check_replaceable(out: Path) -> None:

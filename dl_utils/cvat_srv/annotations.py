@@ -1,0 +1,510 @@
+"""Pull and push annotations through CVAT's annotations API, safely.
+
+* :func:`pull` — a task's or a job's annotations as a :class:`dl_utils.cvat.Task` (tracks,
+  keyframes, attributes, skeletons, masks intact), with frames, frame range, jobs and labels.
+  The task remembers where it came from (``task.meta["cvat_srv"]``: server, task/job id, each
+  job's ``updated_date`` and a digest of the annotations).
+* :func:`push` — write a ``Task`` back: ``mode="replace"`` (the target holds exactly these
+  annotations), ``"append"`` (added to what is there) or ``"patch"`` (replace only the objects
+  of the labels in the task, keep the others). Safe by default:
+
+  1. labels and attributes are matched by name; every unknown label, attribute or value is
+     listed in one :class:`LabelMismatchError` and nothing is written;
+  2. when the server's annotations changed since the pull (a job's ``updated_date`` moved and
+     the annotations differ from the pulled digest) it raises :class:`ConflictError` unless
+     ``force=True``;
+  3. before writing, each target job's current annotations are saved to an undo file (JSON,
+     written atomically; no credentials) — ``srv.undo(result)`` puts them back;
+  4. jobs are written one by one (each job atomically on the server); a failure after some
+     jobs were written raises :class:`PartialPushError` naming the written jobs and the undo
+     file; ``atomic=True`` writes the whole task in one server transaction instead;
+  5. afterwards the annotations are read back and compared frame by frame with what was sent
+     (:class:`VerifyError` on a difference).
+* :func:`edit` — the clone → edit → push loop in one ``with`` block.
+
+Example:
+    >>> with srv.edit("http://cvat/tasks/12") as t:           # doctest: +SKIP
+    ...     t.annotations = t.annotations[t.annotations["label"] != "junk"]
+    >>> task = srv.pull(12)                                    # doctest: +SKIP
+    >>> result = srv.push(task.remap_labels({"car": "vehicle"}))   # doctest: +SKIP
+    >>> srv.undo(result)                                       # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from dl_utils.cvat.api_json import labeled_data_to_table, table_to_labeled_data
+from dl_utils.cvat.table import compare_annotations, normalize_annotations
+from dl_utils.cvat.task import Task
+from dl_utils.cvat.tracks import split_tracks_by_jobs
+from dl_utils.cvat.validate import find_problems
+from dl_utils.cvat_srv.errors import (
+    ConflictError,
+    CvatServerError,
+    LabelMismatchError,
+    PartialPushError,
+    VerifyError,
+)
+from dl_utils.cvat_srv.objects import ServerJob, ServerTask, get_job, get_task
+from dl_utils.cvat_srv.refs import parse_ref
+from dl_utils.utils import get_logger, write_text_atomic
+
+if TYPE_CHECKING:  # pragma: no cover
+    from dl_utils.cvat_srv.client import Server
+
+__all__ = ["MODES", "PushResult", "edit", "pull", "push", "undo", "STAMP_KEY"]
+
+log = get_logger(__name__)
+
+MODES = ("replace", "append", "patch")
+STAMP_KEY = "cvat_srv"  #: key in ``Task.meta`` where pull records the origin
+ENV_UNDO_DIR = "DL_UTILS_CVAT_UNDO_DIR"
+
+
+@dataclass
+class PushResult:
+    """What :func:`push` did: the target, the jobs written, where the previous state was saved."""
+
+    url: str
+    task_id: int
+    job_ids: list[int]
+    mode: str
+    undo_path: Path | None
+    verified: bool
+    rows: int
+    seconds: float = 0.0
+    problems: list[str] = field(default_factory=list)
+
+    def __str__(self) -> str:
+        v = "verified" if self.verified else "not verified"
+        return (
+            f"pushed {self.rows} rows ({self.mode}) to task {self.task_id} jobs {self.job_ids} on "
+            f"{self.url} in {self.seconds:.1f} s, {v}; undo: {self.undo_path}"
+        )
+
+
+# ---------------------------------------------------------------------------------------------
+# pull
+
+
+def _digest(data: Any) -> str:
+    return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
+
+
+def _resolve(srv: Server, ref: Any, job: Any = None) -> tuple[ServerTask, ServerJob | None]:
+    if isinstance(ref, ServerJob):
+        return ref.task(), ref
+    if isinstance(ref, ServerTask):
+        st = ref
+    else:
+        r = parse_ref(ref)
+        if r.kind == "job":
+            j = get_job(srv, r)
+            return j.task(), j
+        if r.kind != "task":
+            raise ValueError(f"expected a task or a job, got a {r.kind} reference: {ref!r}")
+        st = get_task(srv, r)
+    if job is not None:
+        return st, get_job(srv, job, task=st)
+    return st, None
+
+
+def _fetch_raw(srv: Server, st: ServerTask, sj: ServerJob | None) -> dict[str, Any]:
+    if sj is not None:
+        return srv.call("jobs", "retrieve_annotations", sj.id, what=f"annotations of job {sj.id}")
+    return srv.call("tasks", "retrieve_annotations", st.id, what=f"annotations of task {st.id}")
+
+
+def pull(srv: Server, ref: Any, *, job: Any = None) -> Task:
+    """The annotations of a task or job (id, name, UI URL or object) as a :class:`Task`.
+
+    A job URL (``…/tasks/12/jobs/34``) or ``job=`` pulls one job: frames keep their task numbers
+    and ``task.jobs`` holds only that job. The returned task's ``meta["cvat_srv"]`` lets
+    :func:`push` find the target and detect concurrent changes.
+    """
+    st, sj = _resolve(srv, ref, job)
+    jobs = st.jobs()
+    if sj is not None:
+        jobs = [j for j in jobs if j.id == sj.id] or [sj]
+    labels = st.labels
+    raw = _fetch_raw(srv, st, sj)
+    where = f"{srv.url}: {'job ' + str(sj.id) if sj else 'task ' + str(st.id)}: "
+    df = labeled_data_to_table(raw, labels, by_id=True, where=where)
+    meta = st.data_meta
+    task = Task(
+        name=st.name,
+        labels=labels,
+        annotations=df,
+        frames=st.frames,
+        media=st.media,
+        start_frame=int(meta.start_frame),
+        stop_frame=int(meta.stop_frame),
+        frame_step=st.frame_step,
+        jobs=[_as_job(j) for j in jobs],
+        overlap=st.overlap,
+        subset=st.subset,
+        id=st.id,
+        meta={
+            "mode": st.mode,
+            "image_quality": int(meta.image_quality),
+            "chunk_size": int(meta.chunk_size or 0),
+        },
+    )
+    task.meta[STAMP_KEY] = {
+        "url": srv.url,
+        "task_id": st.id,
+        "job_id": sj.id if sj else None,
+        "jobs": {str(j.id): j.updated_date for j in jobs},
+        "digest": _digest(_strip_ids(raw)),
+    }
+    log.info("pulled %s from %s: %d rows", task.name, st.url if sj is None else sj.url, len(df))
+    return task
+
+
+def _as_job(j: ServerJob) -> Any:
+    from dl_utils.cvat.task import Job
+
+    return Job(j.start_frame, j.stop_frame, id=j.id, status=j.state or "annotation")
+
+
+# ---------------------------------------------------------------------------------------------
+# checks
+
+
+def _check_labels(task: Task, server_labels: Sequence[Any], where: str) -> Task:
+    """``task`` with the server's label spec; LabelMismatchError listing every problem."""
+    probe = task.copy(labels=list(server_labels))
+    probe.frames = task.frames
+    known = {lb.name for lb in server_labels}
+    problems = [str(p) for p in find_problems(probe) if "outside the task" not in p.reason]
+    missing = sorted(set(task.annotations["label"]) - known)
+    if problems:
+        head = f"{where}: {len(problems)} problem(s) against the server's labels"
+        if missing:
+            head += f" (labels not on the server: {missing})"
+        shown = "; ".join(problems[:10]) + ("; ..." if len(problems) > 10 else "")
+        raise LabelMismatchError(f"{head}: {shown}; nothing was written", problems)
+    return probe
+
+
+def _check_conflict(srv: Server, task: Task, st: ServerTask, jobs: list[ServerJob], current: dict) -> None:
+    stamp = task.meta.get(STAMP_KEY) or {}
+    if not stamp or stamp.get("url") != srv.url or stamp.get("task_id") != st.id:
+        return  # not pulled from here: nothing to compare with (use force= to silence nothing)
+    before = stamp.get("jobs", {})
+    moved = [j.id for j in jobs if str(j.id) in before and before[str(j.id)] != j.updated_date]
+    if not moved:
+        return
+    raw = _fetch_raw(srv, st, None) if stamp.get("job_id") is None else current[stamp["job_id"]]
+    if _digest(_strip_ids(raw)) != stamp.get("digest"):
+        raise ConflictError(
+            f"{srv.url}: task {st.id}: annotations changed on the server since they were pulled "
+            f"(jobs {moved}); pull again and redo the edit, or push with force=True to overwrite"
+        )
+
+
+# ---------------------------------------------------------------------------------------------
+# undo files
+
+
+def _strip_ids(obj: Any) -> Any:
+    if isinstance(obj, dict):
+        return {k: _strip_ids(v) for k, v in obj.items() if k not in ("id", "version")}
+    if isinstance(obj, list):
+        return [_strip_ids(v) for v in obj]
+    return obj
+
+
+def _undo_dir(srv: Server, undo_dir: Any) -> Path:
+    d = undo_dir or srv.undo_dir or os.environ.get(ENV_UNDO_DIR)
+    if d is None:
+        d = Path.home() / ".cache" / "dl_utils" / "cvat_undo"
+    return Path(d)
+
+
+def _save_undo(srv: Server, st: ServerTask, current: dict[int, Any], undo_dir: Any) -> Path:
+    host = srv.url.split("://", 1)[-1].replace(":", "_").replace("/", "_")
+    stamp = time.strftime("%Y%m%d-%H%M%S") + f"-{time.time_ns() % 1_000_000:06d}"
+    path = _undo_dir(srv, undo_dir) / f"{host}_task{st.id}_{stamp}.json"
+    doc = {
+        "url": srv.url,
+        "task_id": st.id,
+        "task_name": st.name,
+        "saved": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "jobs": {str(k): _strip_ids(v) for k, v in current.items()},
+    }
+    write_text_atomic(path, json.dumps(doc), overwrite=False)
+    return path
+
+
+def undo(srv: Server, saved: Any) -> list[int]:
+    """Restore what a push overwrote: ``saved`` is a :class:`PushResult`, a :class:`PartialPushError`
+    or the undo file's path. Returns the ids of the jobs restored.
+
+    Only the jobs saved in the file are written (each replaced by its saved annotations).
+    """
+    path = getattr(saved, "undo_path", saved)
+    if path is None:
+        raise ValueError("nothing to undo: this push saved no undo file")
+    path = Path(path)
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise FileNotFoundError(f"undo file not found: {path}") from None
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{path}: not an undo file ({exc.msg}, line {exc.lineno})") from None
+    if doc.get("url") != srv.url:
+        raise CvatServerError(f"{path} was saved from {doc.get('url')!r}, not from {srv.url!r}")
+    only = getattr(saved, "written", None)  # a PartialPushError restores only what it wrote
+    restored = []
+    for jid, data in doc["jobs"].items():
+        if only is not None and int(jid) not in only:
+            continue
+        srv.call("jobs", "update_annotations", int(jid), data, what=f"undo: job {jid}")
+        restored.append(int(jid))
+    log.info("restored jobs %s of task %s on %s from %s", restored, doc.get("task_id"), srv.url, path)
+    return restored
+
+
+# ---------------------------------------------------------------------------------------------
+# push
+
+
+def _target(srv: Server, task: Task, target: Any) -> tuple[ServerTask, ServerJob | None]:
+    if target is not None:
+        return _resolve(srv, target)
+    stamp = task.meta.get(STAMP_KEY) or {}
+    if stamp.get("url") != srv.url or stamp.get("task_id") is None:
+        if task.id is not None and not stamp:
+            raise ValueError(
+                f"task {task.name!r} was not pulled from {srv.url}; pass the target (id, URL) explicitly"
+            )
+        raise ValueError(
+            f"task {task.name!r} was pulled from {stamp.get('url')!r}; pass the target explicitly"
+        )
+    st = get_task(srv, int(stamp["task_id"]))
+    sj = get_job(srv, int(stamp["job_id"]), task=st) if stamp.get("job_id") else None
+    return st, sj
+
+
+def _job_tables(
+    ann: pd.DataFrame, jobs: list[ServerJob], last_frame: int, mutable: Any
+) -> list[pd.DataFrame]:
+    if len(jobs) == 1:
+        j = jobs[0]
+        keep = (ann["frame"] >= j.start_frame) & (ann["frame"] <= j.stop_frame)
+        if len(jobs) == 1 and bool(keep.all()):
+            return [ann]
+    return split_tracks_by_jobs(
+        ann, [(j.start_frame, j.stop_frame) for j in jobs], last_frame=last_frame, mutable_attributes=mutable
+    )
+
+
+def _expected(mode: str, sent: pd.DataFrame, current: pd.DataFrame, labels: set[str]) -> pd.DataFrame:
+    if mode == "replace":
+        return sent
+    if mode == "patch":
+        keep = current[~current["label"].isin(labels)]
+    else:
+        keep = current
+    if not len(keep):
+        return sent
+    if len(sent) and sent["track_id"].notna().any() and keep["track_id"].notna().any():
+        sent = sent.copy()
+        sent["track_id"] = sent["track_id"] + int(keep["track_id"].max()) + 1
+    return normalize_annotations(pd.concat([keep, sent], ignore_index=True))
+
+
+def _canonical_shapes(task: Task, ann: pd.DataFrame) -> pd.DataFrame:
+    shapes = task.copy(annotations=ann).to_shapes()
+    shapes = shapes[~shapes["outside"].to_numpy(bool)]
+    return shapes
+
+
+def _verify(
+    srv: Server, st: ServerTask, sj: ServerJob | None, probe: Task, expected: pd.DataFrame
+) -> list[str]:
+    raw = _fetch_raw(srv, st, sj)
+    back = labeled_data_to_table(raw, probe.labels, by_id=True, where=f"{srv.url}: read-back: ")
+    diffs = compare_annotations(expected, back, atol=1e-3, ignore=("track_id", "keyframe"))
+    if not diffs:
+        return []
+    a, b = _canonical_shapes(probe, expected), _canonical_shapes(probe, back)
+    return compare_annotations(a, b, atol=0.05, ignore=("track_id", "keyframe"))
+
+
+@dataclass(frozen=True)
+class _Plan:
+    st: ServerTask
+    sj: ServerJob | None
+    jobs: list[ServerJob]
+    probe: Task  # the task with the server's label spec
+    mode: str
+
+
+def _plan(srv: Server, task: Task, target: Any, mode: str) -> _Plan:
+    if mode not in MODES:
+        raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
+    st, sj = _target(srv, task, target)
+    jobs = [sj] if sj is not None else st.jobs()
+    where = f"{srv.url}: {'job ' + str(sj.id) if sj else 'task ' + str(st.id)}"
+    probe = _check_labels(task, st.labels, where)
+    lo = sj.start_frame if sj else 0
+    hi = sj.stop_frame if sj else st.size - 1
+    frames = task.annotations["frame"].to_numpy()
+    bad = np.flatnonzero((frames < lo) | (frames > hi))
+    if bad.size:
+        raise ValueError(
+            f"{where}: {bad.size} row(s) outside its frames {lo}..{hi} (first: row {int(bad[0])}, "
+            f"frame {int(frames[bad[0]])}); nothing was written"
+        )
+    return _Plan(st, sj, jobs, probe, mode)
+
+
+def push(
+    srv: Server,
+    task: Task,
+    target: Any = None,
+    *,
+    mode: str = "replace",
+    force: bool = False,
+    verify: bool = True,
+    atomic: bool = False,
+    undo_dir: Any = None,
+) -> PushResult:
+    """Write ``task``'s annotations to a task or job on the server (see the module docstring).
+
+    Args:
+        task: the annotations (labels matched by name to the server's).
+        target: task/job id, UI URL or object; default: where ``task`` was pulled from.
+        mode: ``"replace"``, ``"append"`` or ``"patch"`` (replace the objects of the labels
+            present in ``task``, keep the rest).
+        force: write even when the server's annotations changed since the pull.
+        verify: read back and compare (``VerifyError`` on a difference).
+        atomic: one task-level request (all jobs in one server transaction) instead of job by job.
+        undo_dir: folder for the undo file (default ``srv.undo_dir``, ``$DL_UTILS_CVAT_UNDO_DIR``,
+            or ``~/.cache/dl_utils/cvat_undo``).
+
+    Raises:
+        LabelMismatchError, ConflictError, PartialPushError, VerifyError (nothing written for the
+        first two).
+    """
+    t0 = time.perf_counter()
+    plan = _plan(srv, task, target, mode)
+    st, sj, jobs = plan.st, plan.sj, plan.jobs
+    current = {j.id: srv.call("jobs", "retrieve_annotations", j.id) for j in jobs}
+    if not force:
+        _check_conflict(srv, task, st, jobs, current)
+    undo_path = _save_undo(srv, st, current, undo_dir)
+    cur_table = _current_table(srv, st, sj, plan.probe) if mode != "replace" else None
+    labels_in = set(task.annotations["label"])
+    if mode == "patch":
+        assert cur_table is not None  # noqa: S101 - set just above for this mode
+        sent = _expected("patch", task.annotations, cur_table, labels_in)
+    else:
+        sent = task.annotations
+    written = _write(srv, plan, sent, mode, atomic, undo_path)
+    result = PushResult(srv.url, st.id, written, mode, undo_path, False, len(task.annotations))
+    if verify:
+        expected = sent
+        if mode == "append" and cur_table is not None:
+            expected = _expected("append", sent, cur_table, labels_in)
+        problems = _verify(srv, st, sj, plan.probe, expected)
+        if problems:
+            raise VerifyError(
+                f"{srv.url}: task {st.id}: read-back differs from what was sent ({len(problems)} "
+                f"difference(s), first: {problems[0]}); undo file: {undo_path}",
+                problems,
+            )
+        result.verified = True
+    result.seconds = time.perf_counter() - t0
+    log.info("%s", result)
+    return result
+
+
+def _current_table(srv: Server, st: ServerTask, sj: ServerJob | None, probe: Task) -> pd.DataFrame:
+    raw = _fetch_raw(srv, st, sj)
+    return labeled_data_to_table(raw, probe.labels, by_id=True, where=f"{srv.url}: task {st.id}: ")
+
+
+def _write(
+    srv: Server, plan: _Plan, ann: pd.DataFrame, mode: str, atomic: bool, undo_path: Path
+) -> list[int]:
+    probe, jobs = plan.probe, plan.jobs
+    op = "update_annotations" if mode in ("replace", "patch") else "partial_update_annotations"
+    query = {} if op == "update_annotations" else {"action": "create"}
+    if atomic and plan.sj is None:
+        data = table_to_labeled_data(ann, probe.labels, by_id=True, where=f"task {plan.st.id}")
+        srv.call("tasks", op, plan.st.id, data, what=f"annotations of task {plan.st.id}", **query)
+        return [j.id for j in jobs]
+    parts = _job_tables(ann, jobs, plan.st.size - 1, probe.mutable_attributes())
+    written: list[int] = []
+    for j, part in zip(jobs, parts, strict=True):
+        data = table_to_labeled_data(part, probe.labels, by_id=True, where=f"job {j.id}")
+        try:
+            srv.call("jobs", op, j.id, data, what=f"annotations of job {j.id}", **query)
+        except CvatServerError as exc:
+            if not written:
+                raise
+            raise PartialPushError(
+                f"{srv.url}: task {plan.st.id}: push failed at job {j.id} after writing jobs {written} "
+                f"({exc}); srv.undo(error) restores them from {undo_path}",
+                written=written,
+                failed=j.id,
+                undo_path=undo_path,
+            ) from None
+        written.append(j.id)
+    return written
+
+
+# ---------------------------------------------------------------------------------------------
+# edit
+
+
+class Edit:
+    """Context manager behind :func:`edit`: ``task`` is the pulled task, ``result`` the push result."""
+
+    def __init__(self, srv: Server, ref: Any, push_kwargs: dict[str, Any]) -> None:
+        self.srv = srv
+        self.ref = ref
+        self.push_kwargs = push_kwargs
+        self.task: Task | None = None
+        self.result: PushResult | None = None
+
+    def __enter__(self) -> Task:
+        self.task = pull(self.srv, self.ref)
+        return self.task
+
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+        if exc_type is not None or self.task is None:
+            log.info(
+                "edit of %s not pushed: the block raised %s",
+                self.ref,
+                getattr(exc_type, "__name__", exc_type),
+            )
+            return
+        self.result = push(self.srv, self.task, **self.push_kwargs)
+
+
+def edit(srv: Server, ref: Any, **push_kwargs: Any) -> Edit:
+    """Pull ``ref`` (task/job), let the ``with`` block change the task in place, push it back.
+
+    Nothing is pushed when the block raises. Keyword arguments go to :func:`push` (``mode``,
+    ``force``, ``verify``, ``undo_dir``...). The push result is ``ctx.result``.
+
+    Example:
+        >>> with srv.edit(12) as t:                           # doctest: +SKIP
+        ...     t.annotations.loc[t.annotations["label"] == "car", "label"] = "vehicle"
+    """
+    return Edit(srv, ref, push_kwargs)

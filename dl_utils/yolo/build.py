@@ -1070,9 +1070,10 @@ def _drop_gaps(plans: Sequence[_Plan], unit_of_frame: list[np.ndarray], gap: int
     for rows in members.values():
         rows.sort()
         g = max(1, len(rows) // 50) if gap is None else int(gap)
-        prev, left = None, 0
+        prev: str | None = None
+        left = 0
         for _o, pi, row in rows:
-            sp = plans[pi].frames["split"].iat[row]
+            sp = str(plans[pi].frames["split"].iat[row])
             if prev is not None and sp != prev:
                 left = g
             prev = sp

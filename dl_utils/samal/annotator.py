@@ -149,7 +149,8 @@ class SamAnnotator:
     ) -> pd.DataFrame:
         """Annotate every frame; ``prompts`` maps frame -> prompts (a plain list applies to every frame).
 
-        Frames without an entry in a prompt mapping get no rows. No masks -> empty table.
+        Frames without an entry in a prompt mapping get no rows. No masks -> empty table; no
+        frames at all -> ValueError.
 
         Example:
             >>> SamAnnotator(seg).annotate([img], {0: [Prompt(box=(4, 4, 40, 40))]})  # doctest: +SKIP
@@ -157,7 +158,9 @@ class SamAnnotator:
         from tqdm.auto import tqdm
 
         tables = []
+        seen = 0
         for f, img in tqdm(iter_frames(frames), desc=self.spec.name, unit="frame", disable=not progress):
+            seen += 1
             if prompts is None:
                 frame_prompts: Sequence[Prompt] | None = None
             elif isinstance(prompts, Mapping):
@@ -167,6 +170,8 @@ class SamAnnotator:
             else:
                 frame_prompts = list(prompts)
             tables.append(self.segment(img, frame_prompts, f))
+        if not seen:
+            raise ValueError("no frames to annotate (the frame list or source is empty)")
         tables = [t for t in tables if len(t)]
         if not tables:
             return empty_annotations()

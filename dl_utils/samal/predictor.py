@@ -191,6 +191,7 @@ class Segmenter:
         else:
             ip = require("sam2.sam2_image_predictor", "sam2", "SAM2 segmentation")
             self.predictor = ip.SAM2ImagePredictor(model)
+            _fit_feature_sizes(self.predictor, model)
         self._image: Any = None
 
     @classmethod
@@ -352,6 +353,8 @@ class Segmenter:
             gen = amg(self.model, output_mode="binary_mask", **options)
         except TypeError as exc:
             raise ValueError(f"bad automatic-mask option for {self.kind}: {exc}") from exc
+        if self.kind == "sam2":
+            _fit_feature_sizes(gen.predictor, self.model)
         with self._autocast():
             anns = gen.generate(img)
         self._image = None  # the generator uses its own predictor state
@@ -364,6 +367,13 @@ class Segmenter:
 
     def __repr__(self) -> str:
         return f"Segmenter(kind={self.kind}, name={self.name}, device={self.device})"
+
+
+def _fit_feature_sizes(predictor: Any, model: Any) -> None:
+    """SAM2's image predictor hard-codes the feature sizes of 1024-px models: derive them from the model."""
+    size = int(getattr(model, "image_size", 1024))
+    s = size // 4
+    predictor._bb_feat_sizes = [(s, s), (s // 2, s // 2), (s // 4, s // 4)]
 
 
 # ---------------------------------------------------------------------------------------------

@@ -8,7 +8,9 @@ from typing import Annotated
 import typer
 
 app = typer.Typer(
-    help="CVAT annotations: info, validate, convert (XML, backups, API JSON).", no_args_is_help=True
+    help="CVAT annotations: info, validate, convert (XML, backups, API JSON); on a server: ls, pull, push, "
+    "backup, restore, create, export, copy.",
+    no_args_is_help=True,
 )
 
 _TO_FORMAT = {
@@ -102,3 +104,9 @@ def convert_cmd(
             raise typer.Exit(1) from exc
         bar.update(1)
     typer.echo(f"wrote {out}")
+
+
+# the server commands (ls, pull, push, backup, restore, create, export, copy) join this group
+from dl_utils.cli.cvat_server_cmd import app as _server_app  # noqa: E402
+
+app.registered_commands.extend(_server_app.registered_commands)

@@ -629,7 +629,9 @@ def restore_tasks(
             try:
                 srv.move_task(tid, project)
             except Exception as exc:
-                raise type(exc)(f"{exc} (restored as task {tid}, left outside the project)") from exc
+                from dl_utils.cvat_srv.errors import CvatServerError
+
+                raise CvatServerError(f"{exc} (restored as task {tid}, left outside the project)") from exc
         _journal_put(jdir, key, {"task": tid, "backup": str(path), "time": time.time()})
         return "done", f"task {tid}"
 

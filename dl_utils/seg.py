@@ -299,7 +299,7 @@ class _Frames:
         self.task = inp.task
         self.media = inp.media
         self._reader: Any = None
-        self._by_name: dict[str, Path] | None = None
+        self._by_name: dict[str, list[Path]] | None = None
         if not callable(self.media) and hasattr(self.media, "get_frame"):  # a FrameSource-like object
             self.media = self.media.get_frame
         if not callable(self.media):
@@ -323,12 +323,24 @@ class _Frames:
         if direct.is_file():
             return direct
         if self._by_name is None:
-            self._by_name = {}
+            by_name: dict[str, list[Path]] = {}
             for f in sorted(self.path.rglob("*")):
                 if f.suffix.casefold() in IMAGE_EXTENSIONS:
-                    self._by_name.setdefault(f.name, f)
-                    self._by_name.setdefault(f.stem, f)
-        return self._by_name.get(Path(name).name) or self._by_name.get(Path(name).stem)
+                    by_name.setdefault(f.name, []).append(f)
+                    if f.stem != f.name:
+                        by_name.setdefault(f.stem, []).append(f)
+            self._by_name = by_name
+        for key in (Path(name).name, Path(name).stem):
+            hits = self._by_name.get(key) or []
+            if len(hits) > 1:  # e.g. images/Train/img0.jpg and images/Test/img0.jpg: never guess
+                shown = ", ".join(str(h.relative_to(self.path)) for h in hits[:4])
+                raise ValueError(
+                    f"task {self.task.name!r}: frame {name!r} matches {len(hits)} files under {self.path} "
+                    f"({shown}); pass the folder of this task's images"
+                )
+            if hits:
+                return hits[0]
+        return None
 
     def get(self, frame: int, name: str) -> tuple[np.ndarray | None, Path | None]:
         if callable(self.media):
@@ -362,6 +374,9 @@ def _as_input(item: Any) -> SegInput:
         return item
     if isinstance(item, tuple) and len(item) == 2:
         return SegInput(*item)
+    source = getattr(item, "media_source", None)
+    if source is not None and hasattr(item, "annotations"):  # a Task loaded by cvat.load
+        return SegInput(item, source.local())
     if hasattr(item, "task") and hasattr(item, "media"):
         if item.media is None:
             raise ValueError(

@@ -29,10 +29,10 @@ from typing import Any
 from dl_utils.cvat.api_json import from_api_json, labels_from_api, to_api_json
 from dl_utils.cvat.backup import _check_names, read_backup, write_backup
 from dl_utils.cvat.errors import CvatFormatError
-from dl_utils.cvat.task import Job, LabelSpec, Project, Task, iter_tasks
+from dl_utils.cvat.task import Job, LabelSpec, MediaSource, Project, Task, iter_tasks
 from dl_utils.cvat.validate import validate
 from dl_utils.cvat.xml_io import detect_xml_kind, read_xml, write_xml
-from dl_utils.utils import atomic_write, get_logger
+from dl_utils.utils import atomic_write, get_logger, natural_key
 
 __all__ = ["FORMATS", "detect_format", "load", "save"]
 
@@ -161,17 +161,92 @@ def load(path: PathLike, format: str | None = None) -> Task | Project:  # noqa: 
         raise ValueError(f"unknown format {fmt!r}; expected one of {FORMATS}")
     log.debug("loading %s as %s", p, fmt)
     if fmt == "backup":
-        return read_backup(p)
+        obj = read_backup(p)
+        _backup_media(obj, p)
+        return obj
     if fmt == "api-json":
         return _load_api_json(p)
     if zipfile.is_zipfile(p):
         with zipfile.ZipFile(p) as zf:
-            _check_names(p, zf.namelist())
+            names = zf.namelist()
+            _check_names(p, names)
             member = _xml_in_zip(zf)
             if member is None:
                 raise CvatFormatError(f"{p}: zip holds no CVAT XML (annotations.xml)")
-            return read_xml(f"{p}:{member}", data=zf.read(member))
-    return read_xml(p)
+            obj = read_xml(f"{p}:{member}", data=zf.read(member))
+        _export_media(obj, p, set(names))
+        return obj
+    obj = read_xml(p)
+    _export_media(obj, p.parent, None)
+    return obj
+
+
+def _defaulted_subsets(obj: Task | Project) -> list[str]:
+    """Each task's subset folder name in a CVAT project export (``get_defaulted_subset``)."""
+    tasks = list(iter_tasks(obj))
+    names = {t.subset for t in tasks if t.subset}
+    default = "default"
+    k = 0
+    while default in names:
+        k += 1
+        default = f"default_{k}"
+    return [t.subset or default for t in tasks]
+
+
+def _export_media(obj: Task | Project, where: Path, members: set[str] | None) -> None:
+    """``media_source`` of the tasks of a CVAT export: ``where`` is the XML's folder, or the
+    export zip when ``members`` (its entry names) is given.
+
+    CVAT's "export with images" layout: ``images/<name>`` for a task (video frames as
+    ``images/frame_000000.PNG``), ``images/<subset>/<name>`` for each task of a project; a
+    video task's video may also lie next to the XML under the name in ``<source>``.
+    """
+    tasks = list(iter_tasks(obj))
+    folders = [f"images/{s}/" for s in _defaulted_subsets(obj)] if isinstance(obj, Project) else ["images/"]
+    for task, folder in zip(tasks, folders, strict=True):
+        if members is not None:
+            if any(n.startswith(folder) and not n.endswith("/") for n in members):
+                task.media_source = MediaSource(where, folder)
+            continue
+        if task.media and (where / Path(str(task.media)).name).is_file():
+            task.media_source = MediaSource(where / Path(str(task.media)).name)
+        elif (where / folder).is_dir():
+            task.media_source = MediaSource(where / folder)
+        elif not isinstance(obj, Project) and not task.media and len(task.frames):
+            name = str(task.frames["name"].iat[0])
+            if name and (where / name).is_file():  # images next to the XML
+                task.media_source = MediaSource(where)
+
+
+def _backup_media(obj: Task | Project, p: Path) -> None:
+    """``media_source`` of the tasks of a backup: their ``data/`` folder in the zip, when it holds
+    media (a backup written without media holds only ``manifest.jsonl``)."""
+    with zipfile.ZipFile(p) as zf:
+        names = zf.namelist()
+    if isinstance(obj, Project):
+        prefixes = sorted(
+            {n.split("/", 1)[0] + "/" for n in names if n.endswith("/task.json") and n.count("/") == 1},
+            key=natural_key,
+        )
+        if len(prefixes) != len(obj.tasks):
+            return
+    else:
+        prefixes = (
+            [""]
+            if "task.json" in names
+            else [n[: -len("task.json")] for n in names if n.endswith("/task.json")][:1]
+        )
+    for task, prefix in zip(iter_tasks(obj), prefixes, strict=False):
+        data = prefix + "data/"
+        media = [
+            n
+            for n in names
+            if n.startswith(data)
+            and not n.endswith("/")
+            and n[len(data) :] not in ("manifest.jsonl", "index.json")
+        ]
+        if media:
+            task.media_source = MediaSource(p, data)
 
 
 def _with_ids(labels: list[LabelSpec], reference: list[LabelSpec] | None = None) -> list[LabelSpec]:

@@ -24,6 +24,7 @@ import html
 import re
 from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -44,8 +45,10 @@ __all__ = [
     "FrameView",
     "Job",
     "LabelSpec",
+    "MediaSource",
     "Project",
     "Task",
+    "ValidationLayout",
     "iter_tasks",
     "make_skeleton_svg",
 ]
@@ -290,20 +293,145 @@ def make_skeleton_svg(
     return "".join(parts)
 
 
+JOB_TYPES = ("annotation", "ground_truth", "consensus_replica")
+
+
 @dataclass
 class Job:
-    """A CVAT job (segment): task frames ``start``..``stop`` inclusive."""
+    """A CVAT job (segment): task frames ``start``..``stop`` inclusive.
+
+    ``type``: ``"annotation"`` (the task's own segments), ``"ground_truth"`` (a validation job:
+    ``frames`` lists its task frames, or its range is the GT pool) or ``"consensus_replica"``
+    (a copy of the annotation job it follows in ``task.jobs``, annotated separately).
+    ``frames``: the job's task frames when it has specific frames (ground-truth jobs), else None.
+    ``status``/``stage``/``state``: CVAT's (``stage`` and ``state`` None when unknown).
+    ``annotations``: the job's own annotation table. Ground-truth and consensus-replica jobs
+    always have one (empty by default) and it is *not* part of ``task.annotations``; annotation
+    jobs read from a backup keep the table CVAT stored for them (``task.annotations`` is their
+    merge, see :mod:`dl_utils.cvat.jobs`), None otherwise (the job is a cut of
+    ``task.annotations``: :meth:`Task.job_annotations`).
+
+    Example:
+        >>> gt = Job(0, 9, type="ground_truth", frames=[2, 5])
+        >>> gt.frame_list, len(gt.annotations)
+        ([2, 5], 0)
+    """
 
     start: int
     stop: int
     id: int | None = None
     status: str = "annotation"
     type: str = "annotation"
+    stage: str | None = None
+    state: str | None = None
+    frames: list[int] | None = None
+    annotations: pd.DataFrame | None = field(default=None, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         self.start, self.stop = int(self.start), int(self.stop)
         if self.stop < self.start:
             raise ValueError(f"job {self.id}: stop {self.stop} < start {self.start}")
+        if self.type not in JOB_TYPES:
+            raise ValueError(f"job {self.id}: unknown type {self.type!r} (expected one of {JOB_TYPES})")
+        if self.frames is not None:
+            self.frames = sorted({int(f) for f in self.frames})
+            bad = [f for f in self.frames if not self.start <= f <= self.stop]
+            if bad:
+                raise ValueError(f"job {self.id}: frames {bad[:5]} are outside {self.start}..{self.stop}")
+        if self.annotations is not None:
+            self.annotations = normalize_annotations(self.annotations)
+        elif self.type != "annotation":
+            self.annotations = empty_annotations()
+
+    @property
+    def frame_list(self) -> list[int]:
+        """The job's task frames: ``frames`` or its whole range."""
+        return list(self.frames) if self.frames is not None else list(range(self.start, self.stop + 1))
+
+    def copy(self) -> Job:
+        """A copy with its own annotation table."""
+        return replace(
+            self,
+            frames=None if self.frames is None else list(self.frames),
+            annotations=None if self.annotations is None else self.annotations.copy(),
+        )
+
+
+@dataclass(frozen=True)
+class ValidationLayout:
+    """A task's validation setup (CVAT's ``validation_layout``).
+
+    ``mode``: ``"gt"`` (a ground-truth job over some task frames: ``frames`` are its frames) or
+    ``"gt_pool"`` (the validation frames are a pool at the end of the task, ``frames`` their task
+    frames in the GT job's order; annotation jobs hold *honeypots*, frames that show a pool
+    image — :attr:`Task.honeypots`); ``frames_per_job_count``: honeypots per annotation job.
+
+    Example:
+        >>> ValidationLayout("gt_pool", [8, 9], 1).frames
+        (8, 9)
+    """
+
+    mode: str
+    frames: tuple[int, ...] = ()
+    frames_per_job_count: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.mode not in ("gt", "gt_pool"):
+            raise ValueError(f"unknown validation mode {self.mode!r} (expected 'gt' or 'gt_pool')")
+        object.__setattr__(self, "frames", tuple(int(f) for f in self.frames))
+
+
+@dataclass(frozen=True)
+class MediaSource:
+    """Where a loaded task's frames are: a video file or a folder of images, on disk or in a zip.
+
+    :func:`dl_utils.cvat.load` sets ``task.media_source`` when it finds the media: the video
+    named by ``<source>`` or the ``images/`` folder next to an XML export (``images/<subset>/``
+    for each task of a project export), the ``data/`` folder of a backup or the ``images/``
+    folder of an export zip (``member``: that folder inside the zip ``path``). Builders
+    (``dl_utils.yolo``, ``dl_utils.seg``) read the frames from it.
+
+    Example:
+        >>> src = MediaSource("export/images/Train")
+        >>> src.in_archive, src.local().name
+        (False, 'Train')
+    """
+
+    path: Path
+    member: str = ""  #: inside the zip ``path``: the folder holding the media ("data/"), or ""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "path", Path(self.path))
+
+    @property
+    def in_archive(self) -> bool:
+        return bool(self.member)
+
+    def local(self, workdir: str | Path | None = None) -> Path:
+        """The media on disk: ``path`` itself, or the zip's ``member`` folder extracted (once) into
+        ``workdir`` (default: the system temp folder), in a folder named after the zip's
+        path, size and modification time, so later calls reuse it."""
+        if not self.member:
+            return self.path
+        import hashlib
+        import tempfile
+
+        from dl_utils.utils import safe_extract
+
+        st = self.path.stat()
+        key = hashlib.sha256(f"{self.path.resolve()}|{st.st_size}|{st.st_mtime_ns}".encode()).hexdigest()[:16]
+        dest = Path(workdir) if workdir is not None else Path(tempfile.gettempdir())
+        dest = dest / f"dl_utils_media_{key}"
+        prefix = self.member.rstrip("/") + "/"
+        done = dest / f".complete_{hashlib.sha256(prefix.encode()).hexdigest()[:8]}"
+        if not done.exists():
+            import zipfile
+
+            with zipfile.ZipFile(self.path) as zf:
+                names = [n for n in zf.namelist() if n.startswith(prefix) and not n.endswith("/")]
+            safe_extract(self.path, dest, members=names)
+            done.write_text(str(self.path))
+        return dest / prefix.rstrip("/")
 
 
 @dataclass
@@ -374,9 +502,19 @@ class Task:
             ``start_frame + f * frame_step``; ``stop_frame`` defaults to the last frame.
         jobs: list of :class:`Job` (default: one job over the whole task).
         overlap: frames shared by consecutive jobs.
+        deleted_frames: task frames deleted in CVAT: kept with their annotations, but left out
+            of :meth:`to_shapes` (keyframes on them do not take part in interpolation).
+        sorting_method: CVAT's ``sorting_method`` of an image task (``"lexicographical"``,
+            ``"natural"``, ``"predefined"``, ``"random"``), None when unknown.
+        custom_segments: the jobs were given frame by frame (CVAT's ``job_file_mapping``)
+            instead of by a segment size.
+        validation: the :class:`ValidationLayout` (honeypots / GT pool), None without one.
         subset: dataset subset ("Train", ...), "" for none.
         id: CVAT task id if known.
         meta: extra metadata kept verbatim (``mode``, ``created``, ``bugtracker``...).
+        media_source: where the frames are on disk (:class:`MediaSource`; set by
+            :func:`dl_utils.cvat.load` when it finds them), None when unknown. Not compared by
+            :meth:`diff`.
     """
 
     def __init__(
@@ -395,9 +533,14 @@ class Task:
         frame_step: int = 1,
         jobs: Iterable[Job] | None = None,
         overlap: int = 0,
+        deleted_frames: Iterable[int] = (),
+        sorting_method: str | None = None,
+        custom_segments: bool = False,
+        validation: ValidationLayout | None = None,
         subset: str = "",
         id: int | None = None,  # noqa: A002
         meta: Mapping[str, Any] | None = None,
+        media_source: MediaSource | str | Path | None = None,
     ) -> None:
         self.name = str(name)
         self.labels: list[LabelSpec] = [
@@ -431,9 +574,18 @@ class Task:
         self.stop_frame = int(stop_frame) if stop_frame is not None else last
         self.jobs: list[Job] = list(jobs) if jobs else ([Job(0, self.size - 1)] if self.size else [])
         self.overlap = int(overlap)
+        self.deleted_frames: list[int] = sorted({int(f) for f in deleted_frames})
+        self.sorting_method = sorting_method
+        self.custom_segments = bool(custom_segments)
+        self.validation = validation
         self.subset = subset or ""
         self.id = id
         self.meta: dict[str, Any] = dict(meta or {})
+        self.media_source: MediaSource | None = (
+            media_source
+            if media_source is None or isinstance(media_source, MediaSource)
+            else MediaSource(Path(media_source))
+        )
 
     # -- basic properties --------------------------------------------------------------------
 
@@ -502,17 +654,95 @@ class Task:
 
     # -- tracks --------------------------------------------------------------------------------
 
-    def to_shapes(self) -> pd.DataFrame:
+    def to_shapes(self, job: int | Job | None = None) -> pd.DataFrame:
         """Expand tracks to one row per frame exactly as CVAT exports them (standalone rows unchanged).
 
         Interpolation lives in :mod:`dl_utils.cvat.tracks`; frames after an outside keyframe are
-        left out, the last visible keyframe is carried to the end of the task.
+        left out, the last visible keyframe is carried to the end of the task, nothing is emitted
+        on ``deleted_frames`` (keyframes there are skipped). With ``job`` (an index into
+        ``jobs`` or a :class:`Job`), that job's annotations (:meth:`job_annotations`) on its
+        frames only, as CVAT exports a job (a ground-truth job: its ``frames``).
+
+        Example:
+            >>> t = Task(labels=[LabelSpec("a")], size=4, deleted_frames=[2], annotations=[
+            ...     {"frame": 0, "label": "a", "type": "points", "points": [0, 0], "track_id": 0},
+            ...     {"frame": 2, "label": "a", "type": "points", "points": [9, 9], "track_id": 0}])
+            >>> t.to_shapes()["frame"].tolist()    # the keyframe on deleted frame 2 is skipped
+            [0, 1, 3]
         """
         from dl_utils.cvat.tracks import interpolate_tracks  # lazy: keeps the import graph simple
 
+        if job is None:
+            return interpolate_tracks(
+                self.annotations,
+                last_frame=max(self.size - 1, 0),
+                mutable_attributes=self.mutable_attributes(),
+                deleted_frames=self.deleted_frames,
+            )
+        j = self.jobs[job] if isinstance(job, int) else job
         return interpolate_tracks(
-            self.annotations, last_frame=max(self.size - 1, 0), mutable_attributes=self.mutable_attributes()
+            self.job_annotations(j),
+            last_frame=j.stop,
+            mutable_attributes=self.mutable_attributes(),
+            deleted_frames=self.deleted_frames,
+            included_frames=j.frame_list,
         )
+
+    # -- jobs ------------------------------------------------------------------------------------
+
+    @property
+    def annotation_jobs(self) -> list[Job]:
+        """The jobs of type ``"annotation"`` (the task's segments)."""
+        return [j for j in self.jobs if j.type == "annotation"]
+
+    @property
+    def gt_job(self) -> Job | None:
+        """The ground-truth job (None without one)."""
+        return next((j for j in self.jobs if j.type == "ground_truth"), None)
+
+    @property
+    def consensus_jobs(self) -> list[Job]:
+        """The consensus-replica jobs (each follows its annotation job in ``jobs``)."""
+        return [j for j in self.jobs if j.type == "consensus_replica"]
+
+    @property
+    def consensus_replicas(self) -> int:
+        """Replicas per annotation job, as CVAT counts them (the smallest count over the jobs)."""
+        counts: list[int] = []
+        for j in self.jobs:
+            if j.type == "annotation":
+                counts.append(0)
+            elif j.type == "consensus_replica" and counts:
+                counts[-1] += 1
+        return min(counts, default=0)
+
+    @property
+    def merged_jobs(self) -> list[Job]:
+        """The jobs whose annotations make ``task.annotations``: the annotation jobs, plus the
+        ground-truth job when it is a GT pool (CVAT merges those when it exports the task)."""
+        pool = self.validation is not None and self.validation.mode == "gt_pool"
+        return [j for j in self.jobs if j.type == "annotation" or (pool and j.type == "ground_truth")]
+
+    @property
+    def honeypots(self) -> dict[int, int]:
+        """GT-pool tasks: task frame of each honeypot -> the pool frame it shows (by frame name)."""
+        if self.validation is None or self.validation.mode != "gt_pool":
+            return {}
+        names = self.frames["name"].tolist()
+        pool = {names[f]: f for f in self.validation.frames if 0 <= f < len(names)}
+        pool_frames = set(pool.values())
+        return {f: pool[n] for f, n in enumerate(names) if n in pool and f not in pool_frames}
+
+    def job_annotations(self, job: int | Job) -> pd.DataFrame:
+        """The annotation table of one job: its own (``job.annotations``) or, for an annotation
+        job without one, the cut of ``task.annotations`` CVAT would give it
+        (:func:`dl_utils.cvat.jobs.slice_job`)."""
+        j = self.jobs[job] if isinstance(job, int) else job
+        if j.annotations is not None:
+            return j.annotations
+        from dl_utils.cvat.jobs import slice_job
+
+        return slice_job(self.annotations, j.start, j.stop, mutable_attributes=self.mutable_attributes())
 
     def crop(self, start: int, stop: int, name: str | None = None) -> Task:
         """Task frames ``start..stop-1`` as a new task: frames renumbered from 0, ``start_frame`` shifted.
@@ -555,6 +785,7 @@ class Task:
             frame_step=self.frame_step,
             subset=self.subset,
             meta=self.meta,
+            media_source=self.media_source,
         )
 
     # -- selection and editing -----------------------------------------------------------------
@@ -568,7 +799,8 @@ class Task:
         )
         new.frames = self.frames.copy()
         new.labels = copy.deepcopy(self.labels)
-        new.jobs = [replace(j) for j in self.jobs]
+        new.jobs = [j.copy() for j in self.jobs]
+        new.deleted_frames = list(self.deleted_frames)
         new.meta = dict(self.meta)
         for k, v in changes.items():
             if not hasattr(new, k):
@@ -785,12 +1017,8 @@ class Task:
                 out.append(f"labels differ: {mine} != {theirs}")
         if "frames" not in skip and not self.frames.equals(other.frames):
             out.append("frames differ")
-        if "jobs" not in skip and [(j.start, j.stop) for j in self.jobs] != [
-            (j.start, j.stop) for j in other.jobs
-        ]:
-            out.append(
-                f"jobs differ: {[(j.start, j.stop) for j in self.jobs]} != {[(j.start, j.stop) for j in other.jobs]}"
-            )
+        if "jobs" not in skip:
+            out += _jobs_diff(self, other, atol=atol, ignore=skip)
         if "annotations" not in skip:
             out += compare_annotations(self.annotations, other.annotations, atol=atol, ignore=skip)
         return out
@@ -833,6 +1061,26 @@ class Task:
         return isinstance(other, Task) and not self.diff(other)
 
     __hash__ = None  # type: ignore[assignment]
+
+
+def _job_key(j: Job) -> tuple:
+    return (j.start, j.stop, j.type, j.status, j.stage, j.state, j.frames)
+
+
+def _jobs_diff(a: Task, b: Task, *, atol: float, ignore: set[str]) -> list[str]:
+    out: list[str] = []
+    for attr in ("deleted_frames", "sorting_method", "custom_segments", "validation"):
+        if attr not in ignore and getattr(a, attr) != getattr(b, attr):
+            out.append(f"{attr}: {getattr(a, attr)!r} != {getattr(b, attr)!r}")
+    mine, theirs = [_job_key(j) for j in a.jobs], [_job_key(j) for j in b.jobs]
+    if mine != theirs:
+        return [*out, f"jobs differ: {mine} != {theirs}"]
+    for k, (ja, jb) in enumerate(zip(a.jobs, b.jobs, strict=True)):
+        if ja.annotations is None or jb.annotations is None:
+            continue  # an annotation job without its own table is a cut of task.annotations
+        for line in compare_annotations(ja.annotations, jb.annotations, atol=atol, ignore=ignore):
+            out.append(f"job {k} ({ja.type} {ja.start}..{ja.stop}): {line}")
+    return out
 
 
 def _label_key(lb: LabelSpec) -> tuple:

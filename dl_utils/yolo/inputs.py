@@ -54,7 +54,7 @@ class TaskSource:
     media: Path | None = None
     origin: str = ""
     fingerprint: str = ""
-    _index: dict[str, Path] | None = field(default=None, repr=False)
+    _index: dict[str, list[Path]] | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         if self.media is not None:
@@ -93,12 +93,24 @@ class TaskSource:
             if p.is_file():
                 return p
         if self._index is None:
-            self._index = {}
+            index: dict[str, list[Path]] = {}
             for p in list_files(self.media, IMAGE_EXTENSIONS):
-                self._index.setdefault(p.name.casefold(), p)
-                self._index.setdefault(p.stem.casefold(), p)
+                index.setdefault(p.name.casefold(), []).append(p)
+                if p.stem.casefold() != p.name.casefold():
+                    index.setdefault(p.stem.casefold(), []).append(p)
+            self._index = index
         base = Path(name)
-        return self._index.get(base.name.casefold()) or self._index.get(base.stem.casefold())
+        for key in (base.name.casefold(), base.stem.casefold()):
+            hits = self._index.get(key) or []
+            if len(hits) > 1:  # e.g. images/Train/img0.jpg and images/Test/img0.jpg: never guess
+                shown = ", ".join(str(h.relative_to(self.media)) for h in hits[:4])
+                raise ValueError(
+                    f"{self.origin}: frame {name!r} of task {self.task.name!r} matches {len(hits)} files "
+                    f"under {self.media} ({shown}); pass the folder of this task's images"
+                )
+            if hits:
+                return hits[0]
+        return None
 
     def media_fingerprint(self) -> list[Any]:
         """Cheap identity of the media (path, size, mtime) for the build manifest."""
@@ -193,7 +205,23 @@ def _from_folder(folder: Path) -> list[TaskSource]:
     return out
 
 
+def _media_of(task: Task, workdir: PathLike | None) -> Path | None:
+    """Where a loaded task's media is (``task.media_source``, set by ``cvat.load``): a video, an
+    images folder, or a folder of a zip (extracted into ``workdir``); None when unknown."""
+    source = getattr(task, "media_source", None)
+    if source is None:
+        return None
+    path = source.local(workdir)
+    if path.is_dir() and task.media:
+        return _find_video(path, task.media) or path
+    return path if path.exists() else None
+
+
 def _attach(task: Task, folder: Path, origin: str) -> TaskSource:
+    source = getattr(task, "media_source", None)
+    if source is not None and not source.in_archive and source.path.exists():
+        # what cvat.load found: the task's own video or images folder (images/<subset>/ of a project)
+        return TaskSource(task, _media_of(task, None), origin)
     if task.media:
         video = _find_video(folder, task.media)
         if video is None:
@@ -239,9 +267,9 @@ def resolve_inputs(inputs: Iterable[Any], workdir: PathLike | None = None) -> li
         if isinstance(item, TaskSource):
             out.append(item)
         elif isinstance(item, Task):
-            out.append(TaskSource(item, None))
+            out.append(TaskSource(item, _media_of(item, workdir)))
         elif isinstance(item, Project):
-            out.extend(TaskSource(t, None, f"project {item.name!r}") for t in item.tasks)
+            out.extend(TaskSource(t, _media_of(t, workdir), f"project {item.name!r}") for t in item.tasks)
         elif isinstance(item, tuple) and len(item) == 2 and isinstance(item[0], Task):
             out.append(TaskSource(item[0], Path(item[1]) if item[1] is not None else None))
         elif isinstance(item, str | os.PathLike):
@@ -288,6 +316,9 @@ def _from_path(path: Path, workdir: PathLike | None) -> list[TaskSource]:
                 folders = subs
         out = []
         for t, folder in zip(tasks, folders, strict=True):
+            member = getattr(t, "media_source", None)
+            if member is not None and member.in_archive and (dest / member.member).is_dir():
+                folder = dest / member.member  # this task's own folder (images/<subset>/ of a project export)
             src = _attach(t, folder, str(path))
             src.fingerprint = digest + ":" + t.name
             out.append(src)

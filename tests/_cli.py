@@ -24,7 +24,9 @@ def invoke(args: Sequence[Any]) -> Any:
 def error_line(res: Any, last: bool = False) -> str:
     """The single ``error: ...`` line of a failed run (``last``: log lines may come before it)."""
     assert "Traceback" not in res.output, res.output
-    lines = [ln for ln in res.output.splitlines() if ln.strip()]
+    # progress bars redraw with carriage returns: keep what is left on each line
+    lines = [ln.split("\r")[-1] for ln in res.output.split("\n")]
+    lines = [ln for ln in lines if ln.strip()]
     if last:
         lines = lines[-1:]
     assert len(lines) == 1 and lines[0].startswith("error: "), res.output

@@ -479,7 +479,7 @@ def test_split_reencode_is_frame_accurate(vids: dict[str, Path], tmp_path: Path)
     got = _indices(parts)
     assert [len(g) for g in got] == [21, 21, 18]
     assert sum(got, []) == list(range(N))
-    assert [p.name for p in parts] == ["a_part000.mp4", "a_part001.mp4", "a_part002.mp4"]
+    assert [p.name for p in parts] == ["a_part001.mp4", "a_part002.mp4", "a_part003.mp4"]
     with pytest.raises(FileExistsError):
         split_video(vids["mkv"], tmp_path / "p", duration=0.7, progress=False)
     by_size = split_video(vids["mp4"], tmp_path / "s", size=2500, progress=False, overwrite=True)

@@ -8,6 +8,8 @@ from typing import Annotated
 
 import typer
 
+from dl_utils.cli._common import check_input, check_number, fail, usage
+
 app = typer.Typer(help="Videos: info, frame extraction, splitting, contact sheets.", no_args_is_help=True)
 
 
@@ -104,7 +106,10 @@ def split_cmd(
     file: Annotated[Path, typer.Argument(help="Video file.")],
     outdir: Annotated[Path, typer.Argument(help="Output folder (created).")],
     duration: Annotated[float | None, typer.Option("--duration", help="Seconds per part.")] = None,
-    size: Annotated[int | None, typer.Option("--size", help="Bytes per part (target).")] = None,
+    size: Annotated[
+        str | None,
+        typer.Option("--size", help="Most bytes per part; K, M, G suffixes allowed (e.g. 500K, 20M)."),
+    ] = None,
     copy: Annotated[
         bool, typer.Option("--copy", help="Copy packets (cut at keyframes) instead of re-encoding.")
     ] = False,
@@ -112,15 +117,24 @@ def split_cmd(
 ) -> None:
     """Split a video into parts by duration or size (frame-accurate when re-encoding)."""
     from dl_utils.video_utils import split_video
+    from dl_utils.video_utils.split import parse_size
 
     if (duration is None) == (size is None):
-        raise typer.BadParameter("pass exactly one of --duration or --size")
-    try:
-        parts = split_video(file, outdir, duration=duration, size=size, reencode=not copy, overwrite=force)
-    except (OSError, ValueError) as exc:
-        _fail(exc)
+        usage("pass exactly one of --duration or --size")
+    check_input(file, what="video")
+    check_number("--duration", duration, minimum=0, exclusive_min=True)
+    nbytes = None
+    if size is not None:
+        try:
+            nbytes = parse_size(size)
+        except ValueError as exc:
+            usage(f"--size: {exc}")
+    if outdir.exists() and not outdir.is_dir():
+        fail(f"{outdir}: is a file, expected a folder to write")
+    parts = split_video(file, outdir, duration=duration, size=nbytes, reencode=not copy, overwrite=force)
     for p in parts:
-        typer.echo(str(p))
+        typer.echo(f"{p} ({p.stat().st_size} bytes)")
+    typer.echo(f"split {file} into {len(parts)} part(s) in {outdir}")
 
 
 @app.command("sheet")

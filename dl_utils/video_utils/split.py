@@ -11,7 +11,7 @@ Example:
     >>> from dl_utils.video_utils import split_video
     >>> parts = split_video("long.mp4", "parts", duration=60)         # doctest: +SKIP
     >>> [p.name for p in parts][:2]                                    # doctest: +SKIP
-    ['long_part000.mp4', 'long_part001.mp4']
+    ['long_part001.mp4', 'long_part002.mp4']
 """
 
 from __future__ import annotations
@@ -31,7 +31,35 @@ log = get_logger(__name__)
 
 
 def _part_path(out_dir: Path, stem: str, k: int, suffix: str) -> Path:
-    return out_dir / f"{stem}_part{k:03d}{suffix}"
+    """Part ``k`` (0-based) is ``<stem>_part<k+1:03d>``: numbered from 1, as scripts/split-video.sh does."""
+    return out_dir / f"{stem}_part{k + 1:03d}{suffix}"
+
+
+_UNITS = {"": 1, "k": 1024, "m": 1024**2, "g": 1024**3}
+
+
+def parse_size(text: str | int) -> int:
+    """``"500K"``, ``"1.5M"``, ``"2G"`` or a number of bytes -> bytes (K/M/G are powers of 1024,
+    as in ``scripts/split-video.sh``).
+
+    Raises:
+        ValueError: not a positive size.
+
+    Example:
+        >>> parse_size("500K"), parse_size("2m"), parse_size(1000), parse_size("1.5G")
+        (512000, 2097152, 1000, 1610612736)
+    """
+    raw = str(text).strip()
+    body, unit = (raw[:-1], raw[-1].casefold()) if raw[-1:].casefold() in ("k", "m", "g") else (raw, "")
+    if raw[-1:].casefold() == "b" and len(raw) > 1:  # "500KB"
+        return parse_size(raw[:-1])
+    try:
+        value = float(body) * _UNITS[unit]
+    except ValueError:
+        raise ValueError(f"size must be bytes, optionally with K, M or G (e.g. 500M), got {text!r}") from None
+    if not value >= 1:
+        raise ValueError(f"size must be > 0 bytes, got {text!r}")
+    return int(value)
 
 
 def split_video(
@@ -39,7 +67,7 @@ def split_video(
     out_dir: PathLike,
     *,
     duration: float | None = None,
-    size: int | None = None,
+    size: int | str | None = None,
     reencode: bool = True,
     codec: str = "h264",
     crf: int | None = None,
@@ -50,9 +78,13 @@ def split_video(
 ) -> list[Path]:
     """Split ``path`` into ``out_dir/<stem>_partNNN<ext>`` by ``duration`` seconds or ``size`` bytes.
 
-    Pass exactly one of ``duration`` and ``size``. ``size`` is a target: re-encoded parts are cut
-    when the predicted file size reaches it; copied parts are cut at the first keyframe after the
-    part's packets reach it (so a part may exceed it by up to one GOP).
+    Pass exactly one of ``duration`` and ``size`` (bytes; :func:`parse_size` reads ``"500K"``).
+    Re-encoded parts never exceed ``size``: a part is cut when its predicted size reaches it, and
+    re-encoded with fewer frames when the file still came out larger (each next part starts
+    from the bytes per frame of the previous one, so parts come close to the size). Copied parts
+    can only start on keyframes: a part is cut at the keyframe where the next GOP (as large as
+    the largest so far) would cross ``size``; parts still larger are named in a warning. Parts
+    are numbered from 1, like ``scripts/split-video.sh``: ``<stem>_part001<ext>``, ...
 
     Returns:
         The written parts, in order.
@@ -68,8 +100,7 @@ def split_video(
         raise ValueError("pass exactly one of duration (seconds) or size (bytes)")
     if duration is not None and not duration > 0:
         raise ValueError(f"duration must be > 0 seconds, got {duration}")
-    if size is not None and not size > 0:
-        raise ValueError(f"size must be > 0 bytes, got {size}")
+    size = parse_size(size) if size is not None else None
     src = Path(path)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -103,44 +134,134 @@ def _split_reencode(
 
     _check_free(out, src.stem, ext, overwrite)
     parts: list[Path] = []
+    skipped: list[int] = []
+    opts = (codec, crf, preset)
     with VideoReader(src) as reader:
         fps = reader.fps or 25.0
+        n = len(reader)
         per_part = max(1, round(duration * fps)) if duration is not None else None
-        writer: VideoWriter | None = None
-        in_part = 0
+        bar = tqdm(total=n, desc=f"split {src.name}", unit="frame", disable=not progress, leave=False)
+        start = 0
+        rate: float | None = None  # bytes per frame of the previous part (size mode)
         try:
-            bar = tqdm(
-                total=len(reader), desc=f"split {src.name}", unit="frame", disable=not progress, leave=False
-            )
-            for frame in reader.iter_frames(on_error="skip"):
-                if writer is not None and _full(writer, in_part, per_part, size):
-                    parts.append(writer.close())
-                    writer = None
-                if writer is None:
-                    target = _part_path(out, src.stem, len(parts), ext)
-                    writer = VideoWriter(
-                        target, fps, codec=codec, crf=crf, preset=preset, overwrite=overwrite
+            while start < n:
+                want = per_part
+                if size is not None and rate is not None:
+                    want = max(1, int(size / rate * 0.97))
+                target = _part_path(out, src.stem, len(parts), ext)
+                got, nbytes, last, tmp = _fit_part(reader, src, start, want, size, target, fps, opts)
+                if target.exists() and not overwrite:
+                    tmp.unlink(missing_ok=True)
+                    raise FileExistsError(
+                        f"{target} already exists (pass overwrite=True to replace the parts)"
                     )
-                    in_part = 0
-                writer.write(frame)
-                in_part += 1
-                bar.update(1)
-            bar.close()
-            if writer is not None:
-                parts.append(writer.close())
-                writer = None
+                os.replace(tmp, target)
+                parts.append(target)
+                skipped += [i for i in reader.skipped if start <= i <= last]
+                bar.update(last + 1 - start)
+                if size is not None:
+                    rate = nbytes / got
+                start = last + 1
         finally:
-            if writer is not None:
-                writer._abort()
-        if reader.skipped:
+            bar.close()
+        if skipped:
             log.warning(
-                "%s: %d undecodable frames were left out of the parts: %s",
-                src,
-                len(reader.skipped),
-                reader.skipped[:20],
+                "%s: %d undecodable frames were left out of the parts: %s", src, len(skipped), skipped[:20]
             )
     log.info("%s: split into %d parts in %s", src, len(parts), out)
     return parts
+
+
+def _fit_part(
+    reader: VideoReader,
+    src: Path,
+    start: int,
+    want: int | None,
+    size: int | None,
+    target: Path,
+    fps: float,
+    opts: tuple[str, int | None, str],
+) -> tuple[int, int, int, Path]:
+    """Encode frames from ``start`` into a temporary sibling of ``target`` that fits ``size``.
+
+    Too large: encoded again with fewer frames. Far under the size (and frames left): encoded
+    again with more, keeping the largest part that fits. Returns (frames, bytes, last frame
+    index, temporary file).
+    """
+    n = len(reader)
+    best: tuple[int, int, int, Path] | None = None
+    try:
+        for _attempt in range(_ATTEMPTS):
+            tmp = target.with_name(
+                f".{target.stem}.tmp-{os.getpid()}-{random.getrandbits(32):08x}{target.suffix}"
+            )
+            got, last = _encode_part(reader, start, want, size if want is None else None, tmp, fps, opts)
+            if got == 0:
+                tmp.unlink(missing_ok=True)
+                raise VideoError(f"{src}: no decodable frame from frame {start} on", src)
+            nbytes = tmp.stat().st_size
+            if size is None:
+                return got, nbytes, last, tmp
+            if nbytes <= size:
+                if best is None or nbytes > best[1]:
+                    if best is not None:
+                        best[3].unlink(missing_ok=True)
+                    best = (got, nbytes, last, tmp)
+                else:
+                    tmp.unlink(missing_ok=True)
+                if last >= n - 1 or nbytes >= _FULL_ENOUGH * size:
+                    break
+                more = int(got * size / nbytes * 0.97)
+                if more <= got:
+                    break
+                want = more
+            else:
+                tmp.unlink(missing_ok=True)
+                if got <= 1:
+                    raise ValueError(
+                        f"{src}: frame {start} alone takes {nbytes} bytes, more than the part size {size}; "
+                        "give a larger size"
+                    )
+                want = max(1, min(got - 1, int(got * size / nbytes * 0.95)))
+                if best is not None and want <= best[0]:
+                    break
+    except BaseException:
+        if best is not None:
+            best[3].unlink(missing_ok=True)
+        raise
+    if best is None:
+        raise ValueError(f"{src}: could not fit the part starting at frame {start} into {size} bytes")
+    return best
+
+
+_ATTEMPTS = 8
+_FULL_ENOUGH = 0.85  # a part this close to the size is kept without another try
+
+
+def _encode_part(
+    reader: VideoReader,
+    start: int,
+    want: int | None,
+    size: int | None,
+    path: Path,
+    fps: float,
+    opts: tuple[str, int | None, str],
+) -> tuple[int, int]:
+    codec, crf, preset = opts
+    writer = VideoWriter(path, fps, codec=codec, crf=crf, preset=preset, overwrite=True)
+    got, last = 0, start - 1
+    stop = None if want is None else start + want
+    try:
+        for i, frame in reader.iter_frames(start, stop, with_index=True, on_error="skip"):
+            if got and size is not None and _full(writer, got, None, size):
+                break
+            writer.write(frame)
+            got, last = got + 1, int(i)
+        writer.close()
+    except BaseException:
+        writer._abort()
+        raise
+    return got, last
 
 
 def _full(writer: VideoWriter, in_part: int, per_part: int | None, size: int | None) -> bool:
@@ -172,6 +293,7 @@ def _split_copy(
     tmp: Path | None = None
     seg_start_t = 0.0
     seg_bytes = 0
+    gop_bytes = max_gop = 0
     offset = 0
 
     def finish() -> None:
@@ -193,9 +315,12 @@ def _split_copy(
                 continue
             ts = packet.dts if packet.dts is not None else packet.pts
             t = float(ts * tb) if ts is not None and tb else 0.0
+            if packet.is_keyframe:
+                max_gop, gop_bytes = max(max_gop, gop_bytes), 0
             if output is not None and packet.is_keyframe:
+                # size: cut before the next GOP (as large as the largest so far) would cross it
                 if (duration is not None and t - seg_start_t >= duration - 1e-9) or (
-                    size is not None and seg_bytes >= size
+                    size is not None and seg_bytes + max_gop > size
                 ):
                     finish()
             if output is None:
@@ -216,6 +341,7 @@ def _split_copy(
             packet.stream = out_stream
             output.mux(packet)
             seg_bytes += packet.size
+            gop_bytes += packet.size
         finish()
     except BaseException:
         if output is not None:
@@ -225,8 +351,19 @@ def _split_copy(
         raise
     finally:
         container.close()
+    over = [p for p in parts if size is not None and p.stat().st_size > size]
+    if over:
+        log.warning(
+            "%s: %d of %d parts exceed %d bytes (a part can only start on a keyframe; re-encode to meet "
+            "the size): %s",
+            src,
+            len(over),
+            len(parts),
+            size,
+            [p.name for p in over[:5]],
+        )
     log.info("%s: split into %d parts (stream copy) in %s", src, len(parts), out)
     return parts
 
 
-__all__ = ["split_video"]
+__all__ = ["parse_size", "split_video"]

@@ -390,7 +390,7 @@ def test_cli_check_labels_from_cvat_xml(tmp_path: Path) -> None:
     )
     assert res.exit_code == 1
     assert (
-        "'zebra' is missing from the class tables (2 object(s), e.g." in res.output
+        "'zebra' is missing from the class tables (1 object(s), e.g." in res.output
         and "frame 5" in res.output
     )
     assert "'Car'" not in res.output

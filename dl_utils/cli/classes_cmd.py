@@ -7,6 +7,8 @@ from typing import Annotated
 
 import typer
 
+from dl_utils.cli._common import check_input, check_output
+
 app = typer.Typer(
     help="Class and superclass tables: validate, show the label → training-index mapping.",
     no_args_is_help=True,
@@ -22,17 +24,19 @@ OneBased = Annotated[
 ]
 
 
-def _labels_from(sources: list[Path]) -> tuple[list[str], list[str]]:
-    """Labels (and 'file frame N' examples) from CVAT exports/backups/folders or plain label lists.
+def _labels_from(sources: list[Path]) -> tuple[list[str], list[str], dict[str, str]]:
+    """Labels of the objects (with 'file frame N' examples) from CVAT exports/backups/folders or
+    plain label lists, and the labels declared by tasks but used by no object (label -> where).
 
     ``.txt`` files hold one label per line; anything else goes through ``dl_utils.cvat.load``.
+    A declared label counts no object: only the shapes and track keyframes do.
     """
     labels: list[str] = []
     examples: list[str] = []
+    declared: dict[str, str] = {}
     for src in sources:
         if src.suffix.casefold() == ".txt":
-            if not src.is_file():
-                raise FileNotFoundError(f"label list not found: {src}")
+            check_input(src, what="label list")
             for i, line in enumerate(src.read_text(encoding="utf-8").splitlines(), start=1):
                 if line.strip():
                     labels.append(line.strip())
@@ -40,6 +44,7 @@ def _labels_from(sources: list[Path]) -> tuple[list[str], list[str]]:
             continue
         from dl_utils import cvat
 
+        check_input(src, kind="any")
         obj = cvat.load(src)  # type: ignore[attr-defined]
         for task in cvat.iter_tasks(obj):  # type: ignore[attr-defined]
             ann = task.annotations
@@ -47,9 +52,9 @@ def _labels_from(sources: list[Path]) -> tuple[list[str], list[str]]:
             examples += [f"{src} task {task.name!r} frame {f}" for f in ann["frame"].tolist()]
             # labels declared in the task but never used are checked too
             for spec in task.labels:
-                labels.append(spec.name)
-                examples.append(f"{src} task {task.name!r} label spec")
-    return labels, examples
+                declared.setdefault(spec.name, f"{src} task {task.name!r}")
+    used = set(labels)
+    return labels, examples, {k: v for k, v in declared.items() if k not in used}
 
 
 @app.command("check")
@@ -69,19 +74,23 @@ def check_cmd(
     """Validate the tables (and labels used in tasks); list every problem at once, exit 1 if any."""
     import pandas as pd
 
-    from dl_utils.classes import ClassTableError, LabelMapping
+    from dl_utils.classes import LabelMapping
 
-    try:
-        mapping = LabelMapping.from_files(classes, superclasses, one_based=one_based, strict=False)
-    except (ClassTableError, FileNotFoundError, ValueError) as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(1) from exc
-    labels, examples = _labels_from(labels_from or [])
+    check_input(classes, what="class table")
+    check_input(superclasses, what="superclass table")
+    mapping = LabelMapping.from_files(classes, superclasses, one_based=one_based, strict=False)
+    labels, examples, declared = _labels_from(labels_from or [])
     problems = (
         mapping.check(pd.Series(labels, dtype=object), pd.Series(examples, dtype=object))
         if labels
         else mapping.check()
     )
+    if declared:
+        unknown = mapping.unknown(pd.Series(list(declared), dtype=object))
+        problems += [
+            f"label {lab!r} is missing from the class tables (declared in {declared[lab]}, no objects)"
+            for lab in unknown["label"].tolist()
+        ]
     if problems:
         typer.echo(f"{len(problems)} problem(s):", err=True)
         for p in problems:
@@ -102,23 +111,20 @@ def map_cmd(
     force: Annotated[bool, typer.Option("--force", "-f", help="Overwrite --out if it exists.")] = False,
 ) -> None:
     """Print the label → class meaning → superclass → training-index mapping."""
-    from dl_utils.classes import ClassTableError, LabelMapping
+    from dl_utils.classes import LabelMapping
     from dl_utils.utils import write_text_atomic
 
-    try:
-        mapping = LabelMapping.from_files(classes, superclasses, one_based=one_based)
-    except (ClassTableError, FileNotFoundError, ValueError) as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(1) from exc
+    check_input(classes, what="class table")
+    check_input(superclasses, what="superclass table")
+    if out is not None:
+        check_output(out, force)
+    mapping = LabelMapping.from_files(classes, superclasses, one_based=one_based)
     if labels:
         df = mapping.map_labels(labels)
         df.insert(0, "label", labels)
     else:
         df = mapping.to_frame()
     if out is not None:
-        if out.exists() and not force:
-            typer.echo(f"error: {out} exists (use --force)", err=True)
-            raise typer.Exit(1)
         write_text_atomic(out, df.to_csv(index=False))
         typer.echo(f"wrote {len(df)} rows to {out}")
     else:

@@ -75,4 +75,4 @@ def test_bad_input_is_a_clear_error(tmp_path):
     res = runner.invoke(app, ["cvat", "info", str(bad)])
     assert res.exit_code == 1 and "malformed XML" in res.output and "bad.xml" in res.output
     res = runner.invoke(app, ["cvat", "info", str(tmp_path / "missing.xml")])
-    assert res.exit_code == 2 and "does not exist" in res.output
+    assert res.exit_code == 1 and "does not exist" in res.output

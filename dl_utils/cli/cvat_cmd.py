@@ -7,6 +7,8 @@ from typing import Annotated
 
 import typer
 
+from dl_utils.cli._common import check_input, check_number, check_output
+
 app = typer.Typer(
     help="CVAT annotations: info, validate, convert (XML, backups, API JSON); on a server: ls, pull, push, "
     "backup, restore, create, export, copy.",
@@ -25,9 +27,7 @@ _BIG = 20 * 1024 * 1024  # show progress for inputs larger than this
 def _load(path: Path):  # noqa: ANN202 - Task | Project
     from dl_utils.cvat import CvatFormatError, load
 
-    if not path.exists():
-        typer.echo(f"error: {path} does not exist", err=True)
-        raise typer.Exit(2)
+    check_input(path, kind="any")
     try:
         return load(path)
     except (CvatFormatError, ValueError, OSError) as exc:
@@ -84,9 +84,9 @@ def convert_cmd(
     if to and fmt is None:
         typer.echo(f"error: --to must be one of {sorted(_TO_FORMAT)}, got {to!r}", err=True)
         raise typer.Exit(2)
-    if dst.exists() and not force:
-        typer.echo(f"error: {dst} exists (use --force to overwrite)", err=True)
-        raise typer.Exit(1)
+    check_number("--precision", precision, minimum=0, maximum=15)
+    check_input(src, kind="any")
+    check_output(dst, force)
     big = src.is_file() and src.stat().st_size > _BIG
     steps = ["load", "validate + write"]
     from tqdm import tqdm

@@ -306,41 +306,56 @@ def _job_tables(
         keep = (ann["frame"] >= j.start_frame) & (ann["frame"] <= j.stop_frame)
         if len(jobs) == 1 and bool(keep.all()):
             return [ann]
-    return split_tracks_by_jobs(
+    parts = split_tracks_by_jobs(
         ann, [(j.start_frame, j.stop_frame) for j in jobs], last_frame=last_frame, mutable_attributes=mutable
     )
+    return [
+        _keep_inner_outside(ann, p, j.start_frame, j.stop_frame) for j, p in zip(jobs, parts, strict=True)
+    ]
 
 
-def _expected(mode: str, sent: pd.DataFrame, current: pd.DataFrame, labels: set[str]) -> pd.DataFrame:
-    if mode == "replace":
-        return sent
-    if mode == "patch":
-        keep = current[~current["label"].isin(labels)]
-    else:
-        keep = current
+def _keep_inner_outside(ann: pd.DataFrame, part: pd.DataFrame, start: int, stop: int) -> pd.DataFrame:
+    """Put back the outside keyframes a job slice dropped although the track is visible before them.
+
+    CVAT's ``AnnotationIR.slice`` (which ``split_tracks_by_jobs`` reproduces) drops a job's
+    leading outside keyframes and then inserts the interpolated shape on the job's first frame,
+    so a track that is visible there and disappears a few frames later would stay visible. The
+    dropped keyframe is restored when the slice holds an earlier row of the same track.
+    """
+    tracks = ann[ann["track_id"].notna() & (ann["frame"] >= start) & (ann["frame"] <= stop) & ann["outside"]]
+    if not len(tracks) or not len(part):
+        return part
+    in_part = part[part["track_id"].notna()]
+    first = in_part.groupby("track_id")["frame"].min()
+    have = set(zip(in_part["track_id"].astype(int), in_part["frame"].astype(int), strict=True))
+    tid = tracks["track_id"].astype(int).to_numpy()
+    fr = tracks["frame"].astype(int).to_numpy()
+    f0 = tracks["track_id"].map(first).to_numpy(dtype=float, na_value=np.inf)
+    keep = [(t, f) not in have and f > f_first for t, f, f_first in zip(tid, fr, f0, strict=True)]
+    if not any(keep):
+        return part
+    return normalize_annotations(pd.concat([part, tracks[keep]], ignore_index=True))
+
+
+def _with_kept(keep: pd.DataFrame, new: pd.DataFrame) -> pd.DataFrame:
+    """``keep`` rows then ``new`` rows, ``new``'s track ids moved above ``keep``'s."""
     if not len(keep):
-        return sent
-    if len(sent) and sent["track_id"].notna().any() and keep["track_id"].notna().any():
-        sent = sent.copy()
-        sent["track_id"] = sent["track_id"] + int(keep["track_id"].max()) + 1
-    return normalize_annotations(pd.concat([keep, sent], ignore_index=True))
+        return new
+    if not len(new):
+        return keep
+    if new["track_id"].notna().any() and keep["track_id"].notna().any():
+        new = new.copy()
+        new["track_id"] = new["track_id"] + int(keep["track_id"].max()) + 1
+    return normalize_annotations(pd.concat([keep, new], ignore_index=True))
 
 
-def _canonical_shapes(task: Task, ann: pd.DataFrame) -> pd.DataFrame:
-    shapes = task.copy(annotations=ann).to_shapes()
-    shapes = shapes[~shapes["outside"].to_numpy(bool)]
-    return shapes
-
-
-def _verify(
-    srv: Server, st: ServerTask, sj: ServerJob | None, probe: Task, expected: pd.DataFrame
-) -> list[str]:
-    raw = _fetch_raw(srv, st, sj)
-    back = labeled_data_to_table(raw, probe.labels, by_id=True, where=f"{srv.url}: read-back: ")
-    diffs = compare_annotations(expected, back, atol=1e-3, ignore=("track_id", "keyframe"))
+def _same(sent: pd.DataFrame, back: pd.DataFrame, probe: Task) -> list[str]:
+    """Differences between what was written and what the server holds (keyframes, then per frame)."""
+    diffs = compare_annotations(sent, back, atol=1e-3, ignore=("track_id", "keyframe"))
     if not diffs:
         return []
-    a, b = _canonical_shapes(probe, expected), _canonical_shapes(probe, back)
+    a, b = probe.copy(annotations=sent).to_shapes(), probe.copy(annotations=back).to_shapes()
+    a, b = a[~a["outside"].to_numpy(bool)], b[~b["outside"].to_numpy(bool)]
     return compare_annotations(a, b, atol=0.05, ignore=("track_id", "keyframe"))
 
 
@@ -382,6 +397,7 @@ def push(
     verify: bool = True,
     atomic: bool = False,
     undo_dir: Any = None,
+    save_undo: bool = True,
 ) -> PushResult:
     """Write ``task``'s annotations to a task or job on the server (see the module docstring).
 
@@ -391,67 +407,80 @@ def push(
         mode: ``"replace"``, ``"append"`` or ``"patch"`` (replace the objects of the labels
             present in ``task``, keep the rest).
         force: write even when the server's annotations changed since the pull.
-        verify: read back and compare (``VerifyError`` on a difference).
-        atomic: one task-level request (all jobs in one server transaction) instead of job by job.
+        verify: read every written job back and compare (``VerifyError`` on a difference).
+        atomic: one task-level request (all jobs in one server transaction, the server cuts the
+            tracks into jobs) instead of job by job. CVAT cannot cut mask tracks this way.
         undo_dir: folder for the undo file (default ``srv.undo_dir``, ``$DL_UTILS_CVAT_UNDO_DIR``,
-            or ``~/.cache/dl_utils/cvat_undo``).
+            or ``~/.cache/dl_utils/cvat_undo``); ``save_undo=False`` skips it.
 
     Raises:
-        LabelMismatchError, ConflictError, PartialPushError, VerifyError (nothing written for the
-        first two).
+        LabelMismatchError, ConflictError (nothing written), PartialPushError, VerifyError.
     """
     t0 = time.perf_counter()
     plan = _plan(srv, task, target, mode)
-    st, sj, jobs = plan.st, plan.sj, plan.jobs
+    st, jobs = plan.st, plan.jobs
     current = {j.id: srv.call("jobs", "retrieve_annotations", j.id) for j in jobs}
     if not force:
         _check_conflict(srv, task, st, jobs, current)
-    undo_path = _save_undo(srv, st, current, undo_dir)
-    cur_table = _current_table(srv, st, sj, plan.probe) if mode != "replace" else None
-    labels_in = set(task.annotations["label"])
-    if mode == "patch":
-        assert cur_table is not None  # noqa: S101 - set just above for this mode
-        sent = _expected("patch", task.annotations, cur_table, labels_in)
+    undo_path = _save_undo(srv, st, current, undo_dir) if save_undo else None
+    parts = _job_tables(task.annotations, jobs, st.size - 1, plan.probe.mutable_attributes())
+    written_table = task.annotations
+    if mode != "replace":
+        labels_in = set(task.annotations["label"])
+        for k, j in enumerate(jobs):
+            cur = labeled_data_to_table(current[j.id], plan.probe.labels, by_id=True, where=f"job {j.id}: ")
+            keep = cur[~cur["label"].isin(labels_in)] if mode == "patch" else cur
+            parts[k] = _with_kept(keep, parts[k]) if mode == "patch" else parts[k]
+            if mode == "append":
+                current[j.id] = _with_kept(keep, parts[k])  # what the job will hold
+    if atomic and plan.sj is None:
+        written, written_table = _write_task(srv, plan, task, mode)
     else:
-        sent = task.annotations
-    written = _write(srv, plan, sent, mode, atomic, undo_path)
+        written = _write_jobs(srv, plan, parts, mode, undo_path)
     result = PushResult(srv.url, st.id, written, mode, undo_path, False, len(task.annotations))
-    if verify:
-        expected = sent
-        if mode == "append" and cur_table is not None:
-            expected = _expected("append", sent, cur_table, labels_in)
-        problems = _verify(srv, st, sj, plan.probe, expected)
-        if problems:
-            raise VerifyError(
-                f"{srv.url}: task {st.id}: read-back differs from what was sent ({len(problems)} "
-                f"difference(s), first: {problems[0]}); undo file: {undo_path}",
-                problems,
-            )
+    if verify and atomic and plan.sj is None:
+        _verify_task(srv, plan, written_table, undo_path)
+        result.verified = True
+    elif verify:
+        expect = {j.id: (current[j.id] if mode == "append" else parts[k]) for k, j in enumerate(jobs)}
+        _verify_jobs(srv, plan, expect, undo_path)
         result.verified = True
     result.seconds = time.perf_counter() - t0
     log.info("%s", result)
     return result
 
 
-def _current_table(srv: Server, st: ServerTask, sj: ServerJob | None, probe: Task) -> pd.DataFrame:
-    raw = _fetch_raw(srv, st, sj)
-    return labeled_data_to_table(raw, probe.labels, by_id=True, where=f"{srv.url}: task {st.id}: ")
+def _write_task(srv: Server, plan: _Plan, task: Task, mode: str) -> tuple[list[int], pd.DataFrame]:
+    ann = task.annotations
+    cur = None
+    if mode != "replace":
+        cur = labeled_data_to_table(
+            _fetch_raw(srv, plan.st, None), plan.probe.labels, by_id=True, where=f"task {plan.st.id}: "
+        )
+        keep = cur[~cur["label"].isin(set(ann["label"]))] if mode == "patch" else cur
+        ann = _with_kept(keep, ann) if mode == "patch" else ann
+    data = table_to_labeled_data(ann, plan.probe.labels, by_id=True, where=f"task {plan.st.id}")
+    op, query = (
+        ("partial_update_annotations", {"action": "create"})
+        if mode == "append"
+        else ("update_annotations", {})
+    )
+    srv.call("tasks", op, plan.st.id, data, what=f"annotations of task {plan.st.id}", **query)
+    expected = _with_kept(cur, ann) if mode == "append" and cur is not None else ann
+    return [j.id for j in plan.jobs], expected
 
 
-def _write(
-    srv: Server, plan: _Plan, ann: pd.DataFrame, mode: str, atomic: bool, undo_path: Path
+def _write_jobs(
+    srv: Server, plan: _Plan, parts: list[pd.DataFrame], mode: str, undo_path: Path | None
 ) -> list[int]:
-    probe, jobs = plan.probe, plan.jobs
-    op = "update_annotations" if mode in ("replace", "patch") else "partial_update_annotations"
-    query = {} if op == "update_annotations" else {"action": "create"}
-    if atomic and plan.sj is None:
-        data = table_to_labeled_data(ann, probe.labels, by_id=True, where=f"task {plan.st.id}")
-        srv.call("tasks", op, plan.st.id, data, what=f"annotations of task {plan.st.id}", **query)
-        return [j.id for j in jobs]
-    parts = _job_tables(ann, jobs, plan.st.size - 1, probe.mutable_attributes())
+    op, query = (
+        ("partial_update_annotations", {"action": "create"})
+        if mode == "append"
+        else ("update_annotations", {})
+    )
     written: list[int] = []
-    for j, part in zip(jobs, parts, strict=True):
-        data = table_to_labeled_data(part, probe.labels, by_id=True, where=f"job {j.id}")
+    for j, part in zip(plan.jobs, parts, strict=True):
+        data = table_to_labeled_data(part, plan.probe.labels, by_id=True, where=f"job {j.id}")
         try:
             srv.call("jobs", op, j.id, data, what=f"annotations of job {j.id}", **query)
         except CvatServerError as exc:
@@ -466,6 +495,33 @@ def _write(
             ) from None
         written.append(j.id)
     return written
+
+
+def _verify_jobs(srv: Server, plan: _Plan, expect: dict[int, Any], undo_path: Path | None) -> None:
+    for jid, want in expect.items():
+        raw = srv.call("jobs", "retrieve_annotations", jid, what=f"read-back of job {jid}")
+        back = labeled_data_to_table(raw, plan.probe.labels, by_id=True, where=f"{srv.url}: job {jid}: ")
+        if isinstance(want, dict):
+            want = labeled_data_to_table(want, plan.probe.labels, by_id=True, where=f"job {jid}: ")
+        problems = _same(want, back, plan.probe)
+        if problems:
+            raise VerifyError(
+                f"{srv.url}: task {plan.st.id}: job {jid} read back differs from what was sent "
+                f"({len(problems)} difference(s), first: {problems[0]}); undo file: {undo_path}",
+                problems,
+            )
+
+
+def _verify_task(srv: Server, plan: _Plan, want: pd.DataFrame, undo_path: Path | None) -> None:
+    raw = _fetch_raw(srv, plan.st, None)
+    back = labeled_data_to_table(raw, plan.probe.labels, by_id=True, where=f"{srv.url}: task {plan.st.id}: ")
+    problems = _same(want, back, plan.probe)
+    if problems:
+        raise VerifyError(
+            f"{srv.url}: task {plan.st.id}: read-back differs from what was sent ({len(problems)} "
+            f"difference(s), first: {problems[0]}); undo file: {undo_path}",
+            problems,
+        )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -505,6 +561,6 @@ def edit(srv: Server, ref: Any, **push_kwargs: Any) -> Edit:
 
     Example:
         >>> with srv.edit(12) as t:                           # doctest: +SKIP
-        ...     t.annotations.loc[t.annotations["label"] == "car", "label"] = "vehicle"
+        ...     t.annotations = t.annotations[t.annotations["label"] != "junk"]
     """
     return Edit(srv, ref, push_kwargs)

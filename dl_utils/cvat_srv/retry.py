@@ -7,7 +7,8 @@ sends — API calls, chunked uploads, file downloads, polling — goes through i
 * connection errors (refused, DNS, connect timeout): retried for every method (nothing reached
   the server);
 * connection resets and read timeouts after the request was sent: retried for idempotent
-  methods (``GET``, ``HEAD``, ``PUT``, ``DELETE``, ``OPTIONS``);
+  methods (``GET``, ``HEAD``, ``PUT``, ``DELETE``, ``OPTIONS``) and for the ``POST`` requests
+  that only start an export or a backup (``policy.safe_posts``; starting one twice is harmless);
 * ``429``, ``500``, ``502``, ``503``, ``504``: retried for idempotent methods; ``POST``/``PATCH``
   are retried on ``429``, ``502`` and ``503`` only (answers saying the request was not
   processed), so a create is never sent twice after the server may have done it;
@@ -35,6 +36,7 @@ from __future__ import annotations
 
 import functools
 import random
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -45,6 +47,7 @@ from dl_utils.utils import get_logger
 __all__ = [
     "DEFAULT_POLICY",
     "IDEMPOTENT_METHODS",
+    "SAFE_POSTS",
     "RetryPolicy",
     "call_with_retries",
     "default_policy",
@@ -62,6 +65,14 @@ IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "PUT", "DELETE", "OPTIONS", "TRAC
 _TRANSIENT_STATUS = frozenset({0, 408, 429, 500, 502, 503, 504})
 
 
+#: ``POST`` paths (regular expressions) that only start a server job whose repetition is
+#: harmless (exports and backups): retried on connection resets like idempotent methods.
+SAFE_POSTS = (
+    r"^/api/(?:tasks|projects|jobs)/\d+/(?:dataset|backup)/export/?$",
+    r"^/api/auth/login/?$",
+)
+
+
 @dataclass(frozen=True)
 class RetryPolicy:
     """How HTTP requests and whole operations are retried.
@@ -71,7 +82,8 @@ class RetryPolicy:
     ``Retry-After`` header wins). ``status_forcelist``: statuses retried for idempotent methods;
     ``unsafe_status_forcelist``: those also retried for ``POST``/``PATCH``. ``connect_timeout`` /
     ``read_timeout``: seconds per connection attempt / per socket read. ``attempts``: tries of a
-    whole operation in :func:`call_with_retries` (and in the batch functions).
+    whole operation in :func:`call_with_retries` (and in the batch functions). ``safe_posts``:
+    ``POST`` paths (regular expressions) retried like idempotent methods (exports, backups).
 
     Example:
         >>> RetryPolicy(total=0).total
@@ -87,6 +99,7 @@ class RetryPolicy:
     connect_timeout: float = 10.0
     read_timeout: float = 300.0
     attempts: int = 3
+    safe_posts: tuple[str, ...] = SAFE_POSTS
 
     def __post_init__(self) -> None:
         if self.total < 0 or self.attempts < 1:
@@ -155,6 +168,12 @@ def _retry_class() -> type:
             kw.setdefault("policy", self.policy)
             return super().new(**kw)
 
+        def _safe_post(self, url: str | None) -> bool:
+            path = (url or "").split("?", 1)[0]
+            if "://" in path:
+                path = "/" + path.split("://", 1)[1].split("/", 1)[-1]
+            return any(re.match(p, path) for p in self.policy.safe_posts)
+
         def is_retry(self, method: str, status_code: int, has_retry_after: bool = False) -> bool:
             if super().is_retry(method, status_code, has_retry_after):
                 return True
@@ -176,7 +195,10 @@ def _retry_class() -> type:
             _pool: Any = None,
             _stacktrace: Any = None,
         ) -> Any:
-            new = super().increment(method, url, response, error, _pool, _stacktrace)
+            as_method = method
+            if method and method.upper() in ("POST", "PATCH") and self._safe_post(url):
+                as_method = "PUT"  # starting an export twice is harmless: retry it like a PUT
+            new = super().increment(as_method, url, response, error, _pool, _stacktrace)
             if response is not None and response.get_redirect_location():
                 return new
             cause = (

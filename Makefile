@@ -12,7 +12,7 @@ export YOLO_OFFLINE := 1
 export MPLBACKEND := Agg
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: help venv ffmpeg test lint typecheck imports shellcheck pytest demo bench clean
+.PHONY: help venv ffmpeg chromium test lint typecheck imports shellcheck pytest demo bench clean
 
 help:
 	@echo "make demo   - run the offline model-assisted labeling loop end to end (./demo_out)"
@@ -27,10 +27,13 @@ $(STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/pip install -q -e ".[$(EXTRAS)]"
 	@touch $(STAMP)
 
-venv: $(STAMP) ffmpeg
+venv: $(STAMP) ffmpeg chromium
 
 ffmpeg:
 	@bash scripts/ensure-ffmpeg.sh
+
+chromium:
+	@bash scripts/ensure-chromium.sh
 
 lint: venv
 	$(BIN)/ruff check dl_utils tests bench scripts
@@ -43,7 +46,7 @@ typecheck: venv
 	$(BIN)/mypy dl_utils
 
 shellcheck: venv
-	$(BIN)/shellcheck scripts/*.sh
+	$(BIN)/shellcheck scripts/*.sh docker/*.sh dockerPreAnnotation/*.sh
 
 pytest: venv
 	$(BIN)/python -m pytest tests dl_utils --doctest-modules $(PYTEST_ARGS)

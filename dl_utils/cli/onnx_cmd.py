@@ -7,6 +7,8 @@ from typing import Annotated, Any
 
 import typer
 
+from dl_utils.cli._common import check_input, check_number, check_output, fail
+
 app = typer.Typer(
     help="ONNX models: export, verify, info, simplify, fp16, quantize, TensorRT.", no_args_is_help=True
 )
@@ -46,10 +48,8 @@ def info_cmd(model: Annotated[Path, typer.Argument(help="ONNX file.")]) -> None:
     from dl_utils.onnx_utils import onnx_info
     from dl_utils.utils import dump_json
 
-    try:
-        typer.echo(dump_json(onnx_info(model)))
-    except (OSError, ValueError) as exc:
-        _fail(exc)
+    check_input(model, suffixes=(".onnx",), what="ONNX model")
+    typer.echo(dump_json(onnx_info(model)))
 
 
 @app.command("export")
@@ -73,11 +73,11 @@ def export_cmd(
 
     from dl_utils.utils import require
 
+    check_input(model, suffixes=(".pt",), what="model")
+    check_number("--imgsz", imgsz, minimum=32)
+    check_number("--opset", opset, minimum=7)
     target = out or model.with_suffix(".onnx")
-    if target.exists() and not force:
-        _fail(FileExistsError(f"{target} exists (pass --force to overwrite)"))
-    if not model.is_file():
-        _fail(FileNotFoundError(f"model not found: {model}"))
+    check_output(target, force)
     ultralytics = require("ultralytics", "yolo", "ONNX export of ultralytics checkpoints")
     with tempfile.TemporaryDirectory(dir=target.parent if target.parent.exists() else None) as tmp:
         work = Path(tmp) / model.name
@@ -93,8 +93,8 @@ def export_cmd(
             kwargs["opset"] = opset
         try:
             exported = Path(ultralytics.YOLO(str(work)).export(**kwargs))
-        except Exception as exc:
-            _fail(ValueError(f"cannot export {model}: {exc}"))
+        except Exception as exc:  # noqa: BLE001 - whatever ultralytics raises: one line naming the model
+            fail(f"cannot export {model}: {exc}")
         target.parent.mkdir(parents=True, exist_ok=True)
         os.replace(exported, target)
     typer.echo(f"exported {model} -> {target}")
@@ -112,6 +112,12 @@ def verify_cmd(
     """Compare the ONNX model with its torch checkpoint on random inputs (exit 1 above tolerance)."""
     from dl_utils.onnx_utils import OnnxVerificationError, verify_onnx
 
+    check_input(onnx_model, suffixes=(".onnx",), what="ONNX model")
+    check_input(pt, suffixes=(".pt",), what="checkpoint")
+    check_number("--imgsz", imgsz, minimum=32)
+    check_number("--n-random", n_random, minimum=1)
+    check_number("--atol", atol, minimum=0)
+    check_number("--rtol", rtol, minimum=0)
     try:
         rep = verify_onnx(
             _ultralytics_torch_module(pt),
@@ -139,6 +145,9 @@ def simplify_cmd(
     """Simplify with onnxslim (writes <stem>_slim.onnx by default)."""
     from dl_utils.onnx_utils import simplify
 
+    check_input(model, suffixes=(".onnx",), what="ONNX model")
+    if out is not None:
+        check_output(out, force)
     try:
         typer.echo(str(simplify(model, out, overwrite=force)))
     except (OSError, ValueError) as exc:
@@ -154,6 +163,9 @@ def fp16_cmd(
     """Convert to float16 (inputs/outputs stay float32; writes <stem>_fp16.onnx by default)."""
     from dl_utils.onnx_utils import to_fp16
 
+    check_input(model, suffixes=(".onnx",), what="ONNX model")
+    if out is not None:
+        check_output(out, force)
     try:
         typer.echo(str(to_fp16(model, out, overwrite=force)))
     except (OSError, ValueError) as exc:
@@ -173,6 +185,12 @@ def quantize_cmd(
     """INT8 quantization: static with --calib (calibrated on images), dynamic otherwise."""
     from dl_utils.onnx_utils import quantize_dynamic, quantize_static
 
+    check_input(model, suffixes=(".onnx",), what="ONNX model")
+    if calib is not None:
+        check_input(calib, kind="dir", what="calibration images")
+    check_number("--max-images", max_images, minimum=1)
+    if out is not None:
+        check_output(out, force)
     try:
         if calib is not None:
             path = quantize_static(model, calib, out, max_images=max_images, overwrite=force)
@@ -199,6 +217,13 @@ def trt_cmd(
     from dl_utils.onnx_utils import build_trt_engine
     from dl_utils.utils import MissingExtraError
 
+    check_input(model, suffixes=(".onnx",), what="ONNX model")
+    check_number("--min-batch", min_batch, minimum=1)
+    check_number("--opt-batch", opt_batch, minimum=min_batch)
+    check_number("--max-batch", max_batch, minimum=opt_batch)
+    if calib_cache is not None:
+        check_input(calib_cache, what="calibration cache")
+    check_output(engine, force)
     try:
         path = build_trt_engine(
             model, engine, fp16=fp16, int8=int8, calibration_cache=calib_cache,

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from dl_utils.cli._common import check_input, check_number, fail, usage
+from dl_utils.cli._common import check_input, check_number, check_output, fail, usage
 
 app = typer.Typer(help="Videos: info, frame extraction, splitting, contact sheets.", no_args_is_help=True)
 
@@ -51,10 +51,8 @@ def info_cmd(
     from dl_utils.utils import dump_json
     from dl_utils.video_utils import video_info
 
-    try:
-        info = video_info(file, exact=not fast)
-    except (OSError, ValueError) as exc:
-        _fail(exc)
+    check_input(file, what="video")
+    info = video_info(file, exact=not fast)
     typer.echo(dump_json(json.loads(dump_json(info))))
 
 
@@ -76,11 +74,17 @@ def extract_cmd(
     from dl_utils.video_utils import extract_frames
 
     if sum(x is not None for x in (step, frames, count)) > 1:
-        raise typer.BadParameter("use only one of --step, --frames, --count")
+        usage("use only one of --step, --frames, --count")
     if fmt not in ("jpg", "jpeg", "png"):
-        raise typer.BadParameter(f"--format must be jpg or png, got {fmt!r}")
+        usage(f"--format must be jpg or png, got {fmt!r}")
     if on_error not in ("skip", "raise"):
-        raise typer.BadParameter(f"--on-error must be skip or raise, got {on_error!r}")
+        usage(f"--on-error must be skip or raise, got {on_error!r}")
+    check_number("--step", step, minimum=1)
+    check_number("--count", count, minimum=1)
+    check_number("--quality", quality, minimum=1, maximum=100)
+    check_input(file, what="video")
+    if outdir.exists() and not outdir.is_dir():
+        fail(f"{outdir}: is a file, expected a folder to write")
     try:
         result = extract_frames(
             file,
@@ -148,6 +152,10 @@ def sheet_cmd(
     """Write a contact sheet of N evenly spaced frames."""
     from dl_utils.video_utils import contact_sheet
 
+    check_input(file, kind="any", what="video or image folder")
+    check_number("--n", n, minimum=1)
+    check_number("--tile-width", tile_width, minimum=8)
+    check_output(out, force)
     try:
         contact_sheet(file, n, out, tile_width=tile_width, overwrite=force)
     except (OSError, ValueError) as exc:

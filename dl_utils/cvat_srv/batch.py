@@ -203,9 +203,10 @@ def _ensure_retries(srv: Any, options: BatchOptions) -> RetryPolicy:
 
 def _one_line(exc: BaseException, scrub: Callable[[str], str] | None = None) -> str:
     text = " ".join(str(exc).split()) or type(exc).__name__
-    if type(exc).__module__.split(".")[0] not in ("dl_utils",):
+    if type(exc).__module__.split(".")[0] not in ("dl_utils", "builtins"):
         text = f"{type(exc).__name__}: {text}"
-    text = text if len(text) <= 400 else text[:397] + "..."
+    if len(text) > 480:  # keep the start (what and where) and the end (the outcome)
+        text = text[:320] + " ... " + text[-150:]
     return scrub(text) if scrub else text
 
 

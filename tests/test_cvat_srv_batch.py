@@ -1,0 +1,148 @@
+"""Batch pull / push / backup / restore / export against a real CVAT server (dl_utils.cvat_srv.batch)."""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import pytest
+from _cvat_srv_helpers import make_tasks, server_login
+
+pytest.importorskip("cvat_sdk")
+
+from dl_utils import cvat  # noqa: E402
+from dl_utils.cvat.table import compare_annotations as differences  # noqa: E402
+from dl_utils.cvat_srv import connect  # noqa: E402
+from dl_utils.cvat_srv.batch import (  # noqa: E402
+    BatchError,
+    BatchOptions,
+    backup_tasks,
+    export_tasks,
+    pull_tasks,
+    push_tasks,
+    restore_tasks,
+    run_batch,
+)
+
+OPTS = BatchOptions(workers=3, progress=False)
+
+
+@pytest.fixture(scope="module")
+def server_tasks(tmp_path_factory):
+    login = server_login()
+    srv = connect(login.url, user=login.user, password=login.password)
+    project, ids, expected = make_tasks(srv, tmp_path_factory.mktemp("batch"), "batch", 4)
+    yield srv, project, ids, expected
+    srv.api.projects_api.destroy(project.id)
+    srv.close()
+
+
+def test_pull_many_names_failures_and_skips_on_rerun(server_tasks, tmp_path, caplog):
+    srv, _project, ids, expected = server_tasks
+    caplog.set_level(logging.WARNING, logger="dl_utils")
+    name_ref = srv.task(ids[1]).name
+    items = [ids[0], name_ref, f"{srv.url}/tasks/{ids[2]}", 99_999_999]
+    report = pull_tasks(srv, items, tmp_path, options=OPTS)
+    assert [r.status for r in report.items] == ["done", "done", "done", "failed"]
+    assert report.failed[0].item == "task 99999999" and "99999999" in report.failed[0].error
+    assert "failed: task 99999999: " in report.summary()
+    with pytest.raises(BatchError, match="task 99999999"):
+        report.raise_for_failures()
+    for tid in ids[:3]:
+        got = cvat.load(tmp_path / f"task_{tid}.json")
+        assert differences(got.annotations, expected[tid].annotations) == []
+        assert got.labels == expected[tid].labels
+    again = pull_tasks(srv, ids[:3], tmp_path, options=OPTS)
+    assert [r.status for r in again.items] == ["skipped"] * 3
+    # XML output: the same annotations through the CVAT for images writer/reader
+    xml = pull_tasks(srv, ids[:1], tmp_path / "xml", format="cvat-images", options=OPTS)
+    assert xml.ok
+    back = cvat.load(tmp_path / "xml" / f"task_{ids[0]}.xml")
+    assert len(back.annotations) == len(expected[ids[0]].annotations)
+
+
+def test_push_many_with_journal(server_tasks, tmp_path):
+    srv, _project, ids, expected = server_tasks
+    edited = {}
+    for tid in ids[:3]:
+        t = srv.pull(tid)
+        ann = t.annotations.copy()
+        ann["points"] = [
+            np.asarray(p) + 1.0 if typ in ("rectangle", "polygon") else p
+            for p, typ in zip(ann["points"], ann["type"], strict=True)
+        ]
+        t.annotations = ann
+        edited[tid] = t
+    bad = srv.pull(ids[3]).remap_labels({"car": "zeppelin"})
+    items = {**edited, ids[3]: bad}
+    journal = tmp_path / "journal"
+    report = push_tasks(srv, items, journal=journal, options=OPTS, undo_dir=tmp_path / "undo")
+    assert [r.status for r in report.items] == ["done", "done", "done", "failed"]
+    assert "zeppelin" in report.failed[0].error and "nothing was written" in report.failed[0].error
+    for tid in ids[:3]:
+        assert differences(srv.pull(tid).annotations, edited[tid].annotations, atol=1e-3) == []
+    assert differences(srv.pull(ids[3]).annotations, expected[ids[3]].annotations) == []  # untouched
+    again = push_tasks(srv, edited, journal=journal, options=OPTS, undo_dir=tmp_path / "undo")
+    assert [r.status for r in again.items] == ["skipped"] * 3
+    # content changed -> pushed again; put the original annotations back
+    restore = {tid: expected[tid] for tid in ids[:3]}
+    third = push_tasks(srv, restore, journal=journal, options=OPTS, force=True, undo_dir=tmp_path / "undo")
+    assert [r.status for r in third.items] == ["done"] * 3
+    for tid in ids[:3]:
+        assert differences(srv.pull(tid).annotations, expected[tid].annotations) == []
+
+
+def test_backup_restore_export_many(server_tasks, tmp_path):
+    srv, project, ids, expected = server_tasks
+    report = backup_tasks(srv, ids[:2], tmp_path / "bk", options=OPTS)
+    assert report.ok, report.summary()
+    zips = sorted((tmp_path / "bk").glob("task_*_backup.zip"))
+    assert [z.name for z in zips] == sorted(f"task_{t}_backup.zip" for t in ids[:2])
+    assert [r.status for r in backup_tasks(srv, ids[:2], tmp_path / "bk", options=OPTS).items] == [
+        "skipped"
+    ] * 2
+    journal = tmp_path / "journal"
+    restored = restore_tasks(srv, zips, project=project.id, journal=journal, options=OPTS)
+    assert restored.ok, restored.summary()
+    new_ids = [int(r.output.split()[-1]) for r in restored.items]
+    try:
+        for z, new in zip(zips, new_ids, strict=True):
+            old = int(z.name.split("_")[1])
+            assert new not in ids and srv.task(new).project_id == project.id
+            assert differences(srv.pull(new).annotations, expected[old].annotations) == []
+        rerun = restore_tasks(srv, zips, project=project.id, journal=journal, options=OPTS)
+        assert [r.status for r in rerun.items] == ["skipped"] * 2
+        assert [r.output for r in rerun.items] == [r.output for r in restored.items]
+    finally:
+        for new in new_ids:
+            srv.api.tasks_api.destroy(new)
+
+
+def test_export_many(server_tasks, tmp_path):
+    srv, _project, ids, expected = server_tasks
+    exported = export_tasks(srv, ids[:1], tmp_path / "ex", "CVAT for images 1.1", options=OPTS)
+    assert exported.ok, exported.summary()
+    out = tmp_path / "ex" / f"task_{ids[0]}_cvat-for-images-1.1.zip"
+    assert len(cvat.load(out).annotations) == len(expected[ids[0]].annotations)
+
+
+def test_restore_missing_file_fails_alone(server_tasks, tmp_path):
+    srv, *_ = server_tasks
+    report = restore_tasks(srv, [tmp_path / "nope.zip"], options=OPTS)
+    assert not report.ok and "nope.zip" in report.failed[0].error
+
+
+def test_one_failure_never_aborts_the_others():
+    seen = []
+
+    def work(x: int):
+        seen.append(x)
+        if x % 3 == 0:
+            raise ValueError(f"item {x} is bad")
+        return "done", str(x)
+
+    report = run_batch("demo", list(range(10)), work, options=BatchOptions(workers=4, progress=False))
+    assert sorted(seen) == list(range(10))
+    assert [r.item for r in report.failed] == ["0", "3", "6", "9"]
+    assert report.failed[1].error == "item 3 is bad" and report.failed[1].attempts == 1
+    assert len(report.done) == 6

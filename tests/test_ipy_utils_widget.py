@@ -254,3 +254,35 @@ def test_importing_ipy_utils_loads_no_widget_or_framework() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == ""
+
+
+def test_review_detections_delete_a_wrong_box_and_draw_a_missing_one() -> None:
+    pytest.importorskip("ipywidgets")
+    from dl_utils.cvat import normalize_annotations
+    from dl_utils.ipy_utils import BoxPredictor, PromptWidget
+
+    detections = normalize_annotations(
+        [
+            {"frame": 0, "label": "red", "type": "rectangle", "points": [10, 8, 40, 30], "score": 0.9,
+             "source": "auto"},
+            {"frame": 0, "label": "red", "type": "rectangle", "points": [0, 40, 20, 58], "score": 0.3,
+             "source": "auto"},  # a false positive
+        ]
+    )  # fmt: skip
+    w = PromptWidget(BoxPredictor(), two_box_scene(), annotations=detections, shape="rectangle")
+    assert w.session.labels == ["red"] and "2 reviewed rows" in w.status.value
+    shown = _png(w.image.value)
+    assert not np.array_equal(shown, two_box_scene())  # the detections are drawn
+    click(w, 5, 50)
+    w.delete()
+    assert "deleted red rectangle" in w.status.value
+    w.drag(50, 20, 75, 50)  # the blue object was missed: draw its box
+    w.accept()
+    rows = w.rows()
+    assert rows["points"].map(list).tolist() == [[10, 8, 40, 30], [50, 20, 75, 50]]
+    assert rows["source"].tolist() == ["auto", "semi-auto"]
+    w.delete()  # no click since the accept
+    assert "click on the object to delete first" in w.status.value
+    task = w.to_task()
+    validate(task)
+    assert len(task.annotations) == 2

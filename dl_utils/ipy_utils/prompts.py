@@ -183,12 +183,53 @@ def as_mask_predictor(obj: Any) -> MaskPredictor:
     if module.startswith("sam2"):
         from dl_utils.utils import require
 
-        return require("sam2.sam2_image_predictor", "sam2", "SAM2 prompts").SAM2ImagePredictor(obj)
+        predictor = require("sam2.sam2_image_predictor", "sam2", "SAM2 prompts").SAM2ImagePredictor(obj)
+        s = int(getattr(obj, "image_size", 1024)) // 4  # the predictor assumes 1024-px models
+        predictor._bb_feat_sizes = [(s, s), (s // 2, s // 2), (s // 4, s // 4)]
+        return predictor
     raise TypeError(
         f"{type(obj).__name__} is not a mask predictor: expected set_image() and "
         "predict(point_coords=, point_labels=, box=, multimask_output=) (SamPredictor, SAM2ImagePredictor), "
         "an object holding one as .predictor, or a SAM/SAM2 model"
     )
+
+
+class BoxPredictor:
+    """A model-free predictor for drawing boxes: the mask is the box prompt itself (points are ignored).
+
+    With ``shape="rectangle"`` a drag on the widget gives exactly the dragged box: reviewing a
+    detector's boxes needs no segmentation model.
+
+    Example:
+        >>> p = BoxPredictor(); p.set_image(np.zeros((10, 10, 3), np.uint8))
+        >>> int(p.predict(box=np.array([2, 2, 6, 5]))[0][0].sum())
+        12
+    """
+
+    def __init__(self) -> None:
+        self._hw: tuple[int, int] | None = None
+
+    def set_image(self, image: np.ndarray) -> None:
+        self._hw = (int(image.shape[0]), int(image.shape[1]))
+
+    def predict(
+        self,
+        point_coords: np.ndarray | None = None,
+        point_labels: np.ndarray | None = None,
+        box: np.ndarray | None = None,
+        multimask_output: bool = True,
+    ) -> tuple[np.ndarray, np.ndarray, None]:
+        if self._hw is None:
+            raise RuntimeError("BoxPredictor.predict called before set_image")
+        from dl_utils.cv_utils import Mask
+
+        h, w = self._hw
+        mask = (
+            Mask.from_box([float(v) for v in np.asarray(box).reshape(4)], h, w).data
+            if box is not None
+            else np.zeros((h, w), bool)
+        )
+        return mask[None], np.ones(1), None
 
 
 class FloodFillPredictor:
@@ -381,6 +422,9 @@ class PromptSession:
         frames: anything :class:`Frames` takes (an image, a list of images, a video or folder path).
         labels: anything :func:`label_names` takes; the first is the current label.
         options: :class:`SessionOptions` (``shape``, ``drag_threshold``...); keyword overrides too.
+        annotations: rows to review (e.g. a detector's pre-annotation, ``frame`` = item of
+            ``frames``): drawn on their frames, kept in :meth:`rows` unless deleted
+            (:meth:`delete_at`). Their labels join the label list.
     """
 
     def __init__(
@@ -389,11 +433,19 @@ class PromptSession:
         frames: Any,
         labels: Any = None,
         options: SessionOptions | None = None,
+        *,
+        annotations: pd.DataFrame | None = None,
         **option_overrides: Any,
     ) -> None:
+        from dl_utils.cvat import empty_annotations, normalize_annotations
+
         self.predictor = as_mask_predictor(predictor)
         self.frames = Frames(frames)
-        self.labels = label_names(labels)
+        self.existing: pd.DataFrame = (
+            normalize_annotations(annotations) if annotations is not None else empty_annotations()
+        )
+        given = label_names(labels) if labels is not None or not len(self.existing) else []
+        self.labels = list(dict.fromkeys([*given, *self.existing["label"].astype(str).tolist()]))
         self.options = replace(options or SessionOptions(), **option_overrides)
         self.frame = 0
         self.label = self.labels[0]
@@ -406,7 +458,7 @@ class PromptSession:
         self._history: list[Prompts] = []
         self._image_frame: int | None = None
         self._press: tuple[float, float, bool] | None = None
-        self._track_shapes: pd.DataFrame | None = None
+        self._overlay: pd.DataFrame | None = None
 
     # -- frame / label -------------------------------------------------------------------------
 
@@ -565,10 +617,46 @@ class PromptSession:
         }
 
     def rows(self) -> pd.DataFrame:
-        """The accepted objects as annotation-table rows (standalone shapes, in accept order)."""
+        """The reviewed ``annotations`` (if any) followed by the accepted objects, as annotation rows."""
         from dl_utils.cvat import normalize_annotations
 
-        return normalize_annotations([self._row(o, False) for o in self.objects])
+        accepted = normalize_annotations([self._row(o, False) for o in self.objects])
+        if not len(self.existing):
+            return accepted
+        if not len(accepted):
+            return self.existing.copy()
+        return normalize_annotations(pd.concat([self.existing, accepted], ignore_index=True))
+
+    def delete_at(self, x: float, y: float) -> str:
+        """Delete the smallest object under image pixel (x, y) on the current frame: an accepted
+        object or a standalone shape of ``annotations``. Returns what was deleted."""
+        self._check_xy(x, y)
+        h, w = self.size
+        xi, yi = min(int(x), w - 1), min(int(y), h - 1)
+        best: tuple[float, str, Any] | None = None
+        for k, o in enumerate(self.objects):
+            if o.frame == self.frame and o.mask[yi, xi]:
+                area = float(np.count_nonzero(o.mask))
+                if best is None or area < best[0]:
+                    best = (area, "accepted", k)
+        df = self.existing
+        sel = np.flatnonzero((df["frame"].to_numpy() == self.frame) & df["track_id"].isna().to_numpy())
+        kinds, points = df["type"].to_numpy(), df["points"].to_numpy()
+        for i in sel.tolist():
+            inside = _area_if_inside(str(kinds[i]), points[i], x, y, h, w)
+            if inside is not None and (best is None or inside < best[0]):
+                best = (inside, "existing", i)
+        if best is None:
+            raise ValueError(f"frame {self.frame}: no object under ({x:g}, {y:g}) to delete")
+        if best[1] == "accepted":
+            o = self.objects.pop(best[2])
+            what = f"{o.label} #{o.object_id}"
+        else:
+            what = f"{df['label'].to_numpy()[best[2]]} {kinds[best[2]]}"
+            self.existing = df.drop(index=df.index[best[2]]).reset_index(drop=True)
+            self._overlay = None
+        self.clear()
+        return what
 
     def prompt_rows(self) -> pd.DataFrame:
         """The accepted objects as rows whose ``track_id`` is the object id (a propagator's input)."""
@@ -583,21 +671,34 @@ class PromptSession:
         if not self.objects:
             raise ValueError("nothing to propagate: accept at least one object first")
         self.tracks = normalize_annotations(propagator(self.prompt_rows()))
-        self._track_shapes = None
+        self._overlay = None
         return self.tracks
 
-    def track_shapes(self) -> pd.DataFrame:
-        """The propagated rows expanded to one row per frame (tracks interpolated as CVAT does)."""
-        if self.tracks is None:
-            from dl_utils.cvat import empty_annotations
+    def overlay_shapes(self) -> pd.DataFrame:
+        """Reviewed annotations and propagated tracks, one row per frame (tracks interpolated as CVAT does)."""
+        if self._overlay is None:
+            self._overlay = self._task(self._result_rows(with_accepted=False)).to_shapes()
+        return self._overlay
 
-            return empty_annotations()
-        if self._track_shapes is None:
-            self._track_shapes = self.to_task().to_shapes()
-        return self._track_shapes
+    def _result_rows(self, with_accepted: bool) -> pd.DataFrame:
+        from dl_utils.cvat import normalize_annotations
+
+        parts = [self.existing]
+        if self.tracks is not None:
+            parts.append(self.tracks)
+        elif with_accepted:
+            parts.append(normalize_annotations([self._row(o, False) for o in self.objects]))
+        parts = [p for p in parts if len(p)]
+        if not parts:
+            return normalize_annotations(None)
+        return normalize_annotations(pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0])
 
     def to_task(self, name: str = "prompts") -> Any:
-        """A :class:`~dl_utils.cvat.Task` with the propagated tracks (or the accepted shapes)."""
+        """A :class:`~dl_utils.cvat.Task`: the reviewed annotations plus the propagated tracks
+        (after :meth:`propagate`) or else the accepted shapes."""
+        return self._task(self._result_rows(with_accepted=True), name)
+
+    def _task(self, annotations: pd.DataFrame, name: str = "prompts") -> Any:
         from dl_utils.cvat import LabelSpec, Task
 
         h, w = self.size
@@ -611,7 +712,7 @@ class PromptSession:
         return Task(
             name=name,
             labels=[LabelSpec(n) for n in self.labels],
-            annotations=self.tracks if self.tracks is not None else self.rows(),
+            annotations=annotations,
             frames=frames,
             media=media,
         )
@@ -624,7 +725,7 @@ class PromptSession:
 
         f = self.frame if frame is None else int(frame)
         img = self.frames[f].copy()
-        shapes = self.track_shapes()
+        shapes = self.overlay_shapes()
         if len(shapes):
             rows = shapes[(shapes["frame"].to_numpy() == f) & ~shapes["outside"].to_numpy(bool)]
             if len(rows):
@@ -655,6 +756,27 @@ class PromptSession:
             cv2.circle(img, (round(x), round(y)), r, (255, 255, 255), 1, cv2.LINE_AA)
 
 
+def _area_if_inside(kind: str, points: np.ndarray, x: float, y: float, h: int, w: int) -> float | None:
+    """Area of a standalone shape when (x, y) lies inside it, else None (other shape types: None)."""
+    import cv2
+
+    pts = np.asarray(points, np.float64)
+    if kind == "rectangle" and len(pts) == 4:
+        x1, y1, x2, y2 = pts
+        return float((x2 - x1) * (y2 - y1)) if x1 <= x <= x2 and y1 <= y <= y2 else None
+    if kind == "polygon" and len(pts) >= 6:
+        ring = pts.reshape(-1, 2).astype(np.float32)
+        if cv2.pointPolygonTest(ring, (float(x), float(y)), False) >= 0:
+            return float(abs(cv2.contourArea(ring)))
+        return None
+    if kind == "mask" and len(pts) > 4:
+        from dl_utils.cv_utils import Mask
+
+        m = Mask.from_cvat_rle(pts, h, w)
+        return float(m.area) if m.data[min(int(y), h - 1), min(int(x), w - 1)] else None
+    return None
+
+
 def _polygon_points(mask: Any, tolerance: float, frame: int) -> np.ndarray:
     import cv2
 
@@ -676,6 +798,7 @@ def _polygon_points(mask: Any, tolerance: float, frame: int) -> np.ndarray:
 __all__ = [
     "SHAPE_KINDS",
     "AcceptedObject",
+    "BoxPredictor",
     "FloodFillPredictor",
     "Frames",
     "MaskPredictor",

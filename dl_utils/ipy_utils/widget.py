@@ -40,6 +40,8 @@ class PromptWidget:
         propagator: optional :class:`~dl_utils.ipy_utils.Propagator` (e.g. SAM2 video
             propagation): adds a Propagate button; the tracks are then drawn on every frame.
         display_width: width of the image on screen in CSS pixels (clicks map to image pixels).
+        annotations: rows to review (a detector's boxes...): drawn on their frames and kept
+            in the result; click on one, then Delete, to drop it.
         options: :class:`SessionOptions`; keyword overrides (``shape="polygon"``...) too.
 
     Mouse: click = positive point, right or Alt click = negative point, drag = box.
@@ -53,12 +55,15 @@ class PromptWidget:
         *,
         propagator: Propagator | None = None,
         display_width: int = 720,
+        annotations: pd.DataFrame | None = None,
         options: SessionOptions | None = None,
         **option_overrides: Any,
     ) -> None:
         widgets = require("ipywidgets", "notebook", "the prompting widget")
         ipyevents = require("ipyevents", "notebook", "the prompting widget")
-        self.session = PromptSession(predictor, frames, labels, options, **option_overrides)
+        self.session = PromptSession(
+            predictor, frames, labels, options, annotations=annotations, **option_overrides
+        )
         self.propagator = propagator
         s = self.session
         self.image = widgets.Image(format="png", layout=widgets.Layout(width=f"{int(display_width)}px"))
@@ -83,6 +88,7 @@ class PromptWidget:
             ("undo", "take back the last point or box"),
             ("clear", "drop the prompts of the current object"),
             ("remove last", "forget the last accepted object"),
+            ("delete", "delete the object under the last click"),
             ("propagate", "run the video propagation over every frame"),
         ):
             b = widgets.Button(description=name.capitalize(), tooltip=tip)
@@ -127,6 +133,8 @@ class PromptWidget:
             f"mask {int(s.mask.sum())} px (score {s.score:.3f})" if s.mask is not None else "no mask",
             f"{len(s.objects)} accepted",
         ]
+        if len(s.existing):
+            parts.append(f"{len(s.existing)} reviewed rows")
         if s.tracks is not None:
             parts.append(f"{int(s.tracks['track_id'].nunique())} tracks propagated")
         text = " · ".join(parts)
@@ -175,6 +183,10 @@ class PromptWidget:
     def propagate(self) -> None:
         self._on_button("propagate")
 
+    def delete(self) -> None:
+        """Delete the object under the last click (an accepted one or a reviewed row)."""
+        self._on_button("delete")
+
     def _on_button(self, name: str) -> None:
         s = self.session
         message = ""
@@ -188,6 +200,11 @@ class PromptWidget:
                     message = "nothing to undo"
             elif name == "clear":
                 s.clear()
+            elif name == "delete":
+                if not s.prompts.points:
+                    raise ValueError("click on the object to delete first, then Delete")
+                x, y = s.prompts.points[-1]
+                message = f"deleted {s.delete_at(x, y)}"
             elif name == "remove last":
                 if s.remove_last() is None:
                     message = "no accepted object to remove"

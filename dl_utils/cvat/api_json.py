@@ -249,11 +249,13 @@ def labeled_data_to_table(
     by_id: bool = True,
     where: str = "",
     first_track_id: int = 0,
+    places: list[str] | None = None,
 ) -> pd.DataFrame:
     """Convert one ``LabeledData`` (tags, shapes, tracks) into an annotation table.
 
     ``by_id``: labels/attributes are referenced by ``label_id``/``spec_id`` (API) or by name
-    (backups). Errors name the JSON path (``where`` + ``shapes[3].points``...).
+    (backups). Errors name the JSON path (``where`` + ``shapes[3].points``...). ``places``:
+    filled with the JSON path of each row (``where`` + ``tracks[2].shapes[0]``), for messages.
     """
     data = _as_dict(data)
     if not isinstance(data, Mapping):
@@ -267,6 +269,8 @@ def labeled_data_to_table(
         tag = _as_dict(tag)
         path = f"tags[{i}]"
         spec = res.label(tag.get(lkey), path)
+        if places is not None:
+            places.append(where + path)
         rows.append(
             {
                 "frame": _num(tag, "frame", None, path, where, int),
@@ -281,6 +285,8 @@ def labeled_data_to_table(
         sh = _as_dict(sh)
         path = f"shapes[{i}]"
         spec = res.label(sh.get(lkey), path)
+        if places is not None:
+            places.append(where + path)
         type_ = _type(sh, path, where)
         elements = None
         if type_ == "skeleton":
@@ -316,15 +322,18 @@ def labeled_data_to_table(
         immutable = res.attrs_in(spec, tr.get("attributes"), path)
         group = _num(tr, "group", 0, path, where, int)
         source = tr.get("source") or "manual"
-        shapes = [_as_dict(s) for s in tr.get("shapes", []) or []]
-        shapes = [s for s in shapes if s.get("keyframe", True)]
+        all_shapes = [_as_dict(s) for s in tr.get("shapes", []) or []]
+        kept = [k for k, s in enumerate(all_shapes) if s.get("keyframe", True)]
+        shapes = [all_shapes[k] for k in kept]
         if not shapes and not tr.get("elements"):
             raise CvatFormatError(f"{where}{path}.shapes: a track needs at least one shape")
         tid = next_id
         next_id += 1
         parent_rows: dict[int, dict[str, Any]] = {}
+        parent_paths: dict[int, str] = {}
         for j, s in enumerate(shapes):
-            spath = f"{path}.shapes[{j}]"
+            spath = f"{path}.shapes[{kept[j]}]"
+            parent_paths.setdefault(_num(s, "frame", None, spath, where, int), spath)
             type_ = _type(s, spath, where)
             frame = _num(s, "frame", None, spath, where, int)
             if frame in parent_rows:
@@ -387,6 +396,8 @@ def labeled_data_to_table(
                 parent_rows[f]["elements"] = _ordered(els, spec)
                 parent_rows[f]["type"] = "skeleton"
         rows.extend(parent_rows[f] for f in sorted(parent_rows))
+        if places is not None:
+            places.extend(where + parent_paths.get(f, path) for f in sorted(parent_rows))
     if not rows:
         return normalize_annotations(None)
     return normalize_annotations(pd.DataFrame(rows))

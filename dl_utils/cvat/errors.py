@@ -17,15 +17,24 @@ class CvatFormatError(ValueError):
 
 @dataclass(frozen=True)
 class Problem:
-    """One offending annotation row found by :func:`dl_utils.cvat.validate`."""
+    """One offending annotation row found by :func:`dl_utils.cvat.validate`.
+
+    ``where``: the input the row was read from, with the XML line or JSON path when known
+    (``"task.xml: line 14"``), for tasks returned by :func:`dl_utils.cvat.load`.
+    """
 
     row: int | None
     frame: int | None
     track_id: int | None
     label: str | None
     reason: str
+    where: str | None = None
 
     def __str__(self) -> str:
+        head = f"{self.where}: " if self.where else ""
+        return head + self._row_text()
+
+    def _row_text(self) -> str:
         where = []
         if self.row is not None:
             where.append(f"row {self.row}")

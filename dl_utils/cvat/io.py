@@ -21,17 +21,18 @@ from __future__ import annotations
 
 import codecs
 import copy
+import functools
 import json
 import zipfile
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from dl_utils.cvat.api_json import from_api_json, labels_from_api, to_api_json
+from dl_utils.cvat.api_json import from_api_json, labeled_data_to_table, labels_from_api, to_api_json
 from dl_utils.cvat.backup import _check_names, read_backup, write_backup
 from dl_utils.cvat.errors import CvatFormatError
-from dl_utils.cvat.task import Job, LabelSpec, MediaSource, Project, Task, iter_tasks
+from dl_utils.cvat.task import Job, LabelSpec, MediaSource, Project, RowOrigin, Task, iter_tasks
 from dl_utils.cvat.validate import validate
-from dl_utils.cvat.xml_io import detect_xml_kind, read_xml, write_xml
+from dl_utils.cvat.xml_io import detect_xml_kind, read_xml, write_xml, xml_row_places
 from dl_utils.utils import atomic_write, get_logger, natural_key
 
 __all__ = ["FORMATS", "detect_format", "load", "save"]
@@ -163,9 +164,12 @@ def load(path: PathLike, format: str | None = None) -> Task | Project:  # noqa: 
     if fmt == "backup":
         obj = read_backup(p)
         _backup_media(obj, p)
+        _set_origin(obj, str(p), None)
         return obj
     if fmt == "api-json":
-        return _load_api_json(p)
+        obj = _load_api_json(p)
+        _set_origin(obj, str(p), functools.partial(_json_row_places, p))
+        return obj
     if zipfile.is_zipfile(p):
         with zipfile.ZipFile(p) as zf:
             names = zf.namelist()
@@ -175,10 +179,49 @@ def load(path: PathLike, format: str | None = None) -> Task | Project:  # noqa: 
                 raise CvatFormatError(f"{p}: zip holds no CVAT XML (annotations.xml)")
             obj = read_xml(f"{p}:{member}", data=zf.read(member))
         _export_media(obj, p, set(names))
+        _set_origin(obj, f"{p}:{member}", functools.partial(_zip_xml_row_places, p, member))
         return obj
     obj = read_xml(p)
     _export_media(obj, p.parent, None)
+    _set_origin(obj, str(p), functools.partial(xml_row_places, p))
     return obj
+
+
+def _set_origin(obj: Task | Project, path: str, places: Any) -> None:
+    """``task.origin`` of every loaded task: the file and, when ``places()`` (per task, the place of
+    each row: XML line or JSON path) is given, each row's place, computed only if a message needs it."""
+    cache: list[list[list[str]]] = []
+
+    def task_places(k: int) -> list[str]:
+        if not cache:
+            cache.append(places())
+        return cache[0][k]
+
+    for k, task in enumerate(iter_tasks(obj)):
+        locate = functools.partial(task_places, k) if places is not None else None
+        task.origin = RowOrigin(path, task.annotations, locate)
+
+
+def _zip_xml_row_places(p: Path, member: str) -> list[list[str]]:
+    with zipfile.ZipFile(p) as zf:
+        return xml_row_places(f"{p}:{member}", data=zf.read(member))
+
+
+def _json_row_places(p: Path) -> list[list[str]]:
+    """Per task of an API JSON file, the JSON path of each annotation row (read again)."""
+    doc = json.loads(p.read_bytes())
+    if "tasks" in doc:
+        project_labels = labels_from_api(doc["labels"])
+        docs = [(t, f"tasks[{i}].annotations.") for i, t in enumerate(doc["tasks"])]
+    else:
+        project_labels, docs = None, [(doc, "annotations.")]
+    out = []
+    for d, prefix in docs:
+        specs = labels_from_api(d["labels"]) if "labels" in d else project_labels
+        places: list[str] = []
+        labeled_data_to_table(d["annotations"], specs or [], by_id=True, where=prefix, places=places)
+        out.append(places)
+    return out
 
 
 def _defaulted_subsets(obj: Task | Project) -> list[str]:

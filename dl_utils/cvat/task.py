@@ -434,6 +434,47 @@ class MediaSource:
         return dest / prefix.rstrip("/")
 
 
+class RowOrigin:
+    """Where a loaded task's annotation rows come from, for messages (``task.origin``).
+
+    ``path``: the file (``"export.zip:annotations.xml"`` for a member of a zip). ``locate``: a
+    function returning one place per row of the table as read (``"line 14"``,
+    ``"annotations.shapes[3]"``); it is called only when a message needs it (it may read the
+    file again). Rows are located only while ``task.annotations`` is still the table that was
+    read; after any edit messages name the file alone.
+
+    Example:
+        >>> t = Task(size=1, annotations=[{"frame": 0, "label": "a", "type": "tag"}])
+        >>> t.origin = RowOrigin("a.xml", t.annotations, lambda: ["line 7"])
+        >>> t.origin.describe(t.annotations, [0]), t.origin.describe(t.annotations.copy(), [0])
+        (['a.xml: line 7'], ['a.xml'])
+    """
+
+    def __init__(self, path: str | Path, table: pd.DataFrame, locate: Any = None) -> None:
+        import weakref
+
+        self.path = str(path)
+        self._table = weakref.ref(table)
+        self._n = len(table)
+        self._locate = locate
+        self._places: Sequence[str] | None = None
+
+    def describe(self, table: pd.DataFrame, rows: Sequence[int]) -> list[str]:
+        """``"<path>: <place>"`` for each of ``rows`` of ``table`` (the path alone when unknown)."""
+        places: Sequence[str] | None = None
+        if self._locate is not None and self._table() is table and len(table) == self._n:
+            if self._places is None:
+                try:
+                    self._places = list(self._locate())
+                except Exception:  # noqa: BLE001 - only for messages: the file alone then
+                    self._places = []
+            places = self._places if len(self._places) == self._n else None
+        return [f"{self.path}: {places[r]}" if places and r is not None else self.path for r in rows]
+
+    def __repr__(self) -> str:
+        return f"RowOrigin({self.path!r})"
+
+
 @dataclass
 class FrameView:
     """Numpy views of one frame's shapes, for model code (see :meth:`Task.frame_view`)."""
@@ -586,6 +627,7 @@ class Task:
             if media_source is None or isinstance(media_source, MediaSource)
             else MediaSource(Path(media_source))
         )
+        self.origin: RowOrigin | None = None  # set by dl_utils.cvat.load: the file, for messages
 
     # -- basic properties --------------------------------------------------------------------
 

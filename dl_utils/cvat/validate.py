@@ -21,6 +21,7 @@ Example:
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -222,6 +223,10 @@ def find_problems(task: Task) -> list[Problem]:
             for _, r in first_bad.iterrows():
                 add(int(r["i"]), f"track {int(r['t'])} mixes more than one {what}")
     problems.sort(key=lambda p: p.row if p.row is not None else -1)
+    origin = getattr(task, "origin", None)
+    if origin is not None and problems:  # name the input (and the XML line / JSON path) of each row
+        places = origin.describe(df, [p.row for p in problems])
+        problems = [replace(p, where=w) for p, w in zip(problems, places, strict=True)]
     return problems
 
 
@@ -238,9 +243,7 @@ def validate(obj: Task | Project | Iterable[Task], *, context: str = "") -> None
     for t in tasks:
         found = find_problems(t)
         if len(tasks) > 1:
-            found = [
-                Problem(p.row, p.frame, p.track_id, p.label, f"task {t.name!r}: {p.reason}") for p in found
-            ]
+            found = [replace(p, reason=f"task {t.name!r}: {p.reason}") for p in found]
         problems += found
     if problems:
         raise ValidationError(problems, context)

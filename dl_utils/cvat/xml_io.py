@@ -45,7 +45,14 @@ from dl_utils.cvat.table import ANNOTATION_COLUMNS
 from dl_utils.cvat.task import AttributeSpec, Job, LabelSpec, Project, Task, split_values
 from dl_utils.utils import atomic_write, get_logger
 
-__all__ = ["detect_xml_kind", "project_frame_offsets", "read_xml", "write_xml", "xml_string"]
+__all__ = [
+    "detect_xml_kind",
+    "project_frame_offsets",
+    "read_xml",
+    "write_xml",
+    "xml_row_places",
+    "xml_string",
+]
 
 log = get_logger(__name__)
 
@@ -582,9 +589,13 @@ def project_frame_offsets(tasks: Sequence[Any]) -> list[int]:
 
 
 def _read_tracks(
-    root: etree._Element, path: Path, tasks: dict[Any, dict[str, Any]], label_specs: dict[str, LabelSpec]
+    root: etree._Element,
+    path: Path,
+    tasks: dict[Any, dict[str, Any]],
+    label_specs: dict[str, LabelSpec],
+    lines: dict[Any, list[Any]] | None = None,
 ) -> dict[Any, pd.DataFrame]:
-    """Track shapes (keyframes only) grouped by task key."""
+    """Track shapes (keyframes only) grouped by task key (``lines``: filled with each row's XML line)."""
     all_els: list[etree._Element] = []
     ctx: list[tuple[int, str, int, str, Any]] = []
     counts: list[int] = []
@@ -606,7 +617,7 @@ def _read_tracks(
         ctx.append((tid, label, group, tr.get("source", "manual"), key))
     if not all_els:
         return {}
-    return _tracks_table(_Columns(all_els, path), counts, ctx, path, tasks, label_specs)
+    return _tracks_table(_Columns(all_els, path), counts, ctx, path, tasks, label_specs, lines)
 
 
 def _tracks_table(
@@ -616,6 +627,7 @@ def _tracks_table(
     path: Path,
     tasks: dict[Any, dict[str, Any]],
     label_specs: dict[str, LabelSpec],
+    lines: dict[Any, list[Any]] | None = None,
 ) -> dict[Any, pd.DataFrame]:
     """Keyframe rows of the track children in ``cols`` (``counts`` children per track, ``ctx`` per track)."""
     all_els = cols.els
@@ -666,6 +678,10 @@ def _tracks_table(
         label_specs=label_specs,
     )
     df["keyframe"] = True
+    if lines is not None:
+        row_lines = np.array([kcols.line(e) for e in els], dtype=object)
+        for k, key in enumerate(tasks):
+            lines[key] = row_lines[row_task == k].tolist()
     per_task: dict[Any, list[pd.DataFrame]] = {}
     for k, key in enumerate(tasks):
         sel = row_task == k
@@ -699,9 +715,14 @@ def _task_key(el: etree._Element, tasks: dict[Any, dict[str, Any]]) -> Any:
 
 
 def _read_images(
-    root: etree._Element, path: Path, tasks: dict[Any, dict[str, Any]], label_specs: dict[str, LabelSpec]
+    root: etree._Element,
+    path: Path,
+    tasks: dict[Any, dict[str, Any]],
+    label_specs: dict[str, LabelSpec],
+    lines: dict[Any, list[Any]] | None = None,
 ) -> tuple[dict[Any, pd.DataFrame], dict[Any, pd.DataFrame]]:
-    """Shapes and tags of <image> elements, and the frame tables, grouped by task key."""
+    """Shapes and tags of <image> elements, and the frame tables, grouped by task key
+    (``lines``: filled with each row's XML line)."""
     images = list(root.iterchildren("image"))
     if not images:
         return {}, {}
@@ -767,10 +788,13 @@ def _read_images(
     )
     out: dict[Any, pd.DataFrame] = {}
     keys_per_shape = img_key_arr[img_index]
+    all_lines = np.array([e.sourceline for e in all_els], dtype=object) if lines is not None else None
     for key in tasks:
         sel = keys_per_shape == repr(key)
         if sel.any():
             out[key] = df[sel].reset_index(drop=True)
+            if all_lines is not None and lines is not None:
+                lines[key] = all_lines[sel].tolist()
     return out, frames_tables
 
 
@@ -1187,6 +1211,19 @@ def read_xml(path: PathLike, *, data: bytes | None = None) -> Task | Project:
     return fast if fast is not None else _from_root(_parse(p, data), p)
 
 
+def xml_row_places(path: PathLike, data: bytes | None = None) -> list[list[str]]:
+    """Per task of a CVAT XML, the line of each annotation row (``"line 14"``), in the order of
+    the rows :func:`read_xml` returns (read again with lxml: used for messages only)."""
+    places: list[list[str]] = []
+    p = Path(path)
+    was, log.disabled = log.disabled, True  # warnings were given when the file was read
+    try:
+        _from_root(_parse(p, data), p, places=places)
+    finally:
+        log.disabled = was
+    return places
+
+
 def _read_xml_lxml(path: PathLike, data: bytes | None = None) -> Task | Project:
     """The lxml reader alone (what :func:`read_xml` falls back to)."""
     p = Path(path)
@@ -1194,10 +1231,14 @@ def _read_xml_lxml(path: PathLike, data: bytes | None = None) -> Task | Project:
 
 
 def _from_root(
-    root: etree._Element, p: Path, fast_tracks: Callable[..., dict[Any, pd.DataFrame]] | None = None
+    root: etree._Element,
+    p: Path,
+    fast_tracks: Callable[..., dict[Any, pd.DataFrame]] | None = None,
+    places: list[list[str]] | None = None,
 ) -> Task | Project:
     """The task or project of a parsed document; ``fast_tracks(tasks, label_specs)`` replaces the
-    lxml track and image readers (``root`` then holds only what precedes the first track)."""
+    lxml track and image readers (``root`` then holds only what precedes the first track).
+    ``places``: filled with, per task, the XML line of each annotation row ("line 14")."""
     meta = root.find("meta")
     proj_el = meta.find("project") if meta is not None else None
     task_el = None
@@ -1230,8 +1271,10 @@ def _from_root(
         tasks[0] = info
     label_specs = {lb.name: lb for lb in labels}
     label_specs.update({info_lb.name: info_lb for info in tasks.values() for info_lb in info["labels"]})
-    shapes, frame_tables = _read_images(root, p, tasks, label_specs)
-    tracks = _read_tracks(root, p, tasks, label_specs)
+    shape_lines: dict[Any, list[Any]] | None = {} if places is not None else None
+    track_lines: dict[Any, list[Any]] | None = {} if places is not None else None
+    shapes, frame_tables = _read_images(root, p, tasks, label_specs, shape_lines)
+    tracks = _read_tracks(root, p, tasks, label_specs, track_lines)
     if fast_tracks is not None:
         if shapes or frame_tables or tracks:
             raise _Fallback("shapes before </meta>")
@@ -1239,6 +1282,8 @@ def _from_root(
     out_tasks = []
     for key, info in tasks.items():
         parts = [d for d in (shapes.get(key), tracks.get(key)) if d is not None and len(d)]
+        if places is not None and shape_lines is not None and track_lines is not None:
+            places.append([f"line {n}" for n in shape_lines.get(key, []) + track_lines.get(key, [])])
         ann = pd.concat(parts, ignore_index=True) if len(parts) > 1 else (parts[0] if parts else None)
         frames = frame_tables.get(key)
         size = info["size"]

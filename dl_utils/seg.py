@@ -430,6 +430,7 @@ def build_seg_dataset(
     image_ext: str | None = None,
     only_annotated: bool = False,
     overwrite: bool = False,
+    progress: bool = False,
 ) -> SegResult:
     """Build a semantic-segmentation dataset (see the module docstring for the layout).
 
@@ -443,6 +444,7 @@ def build_seg_dataset(
     frames as ``.png``; ``".jpg"``/``".png"`` re-encodes everything to that format.
     ``only_annotated`` skips frames without any area shape. Frames missing from the media are
     skipped and counted. The output folder is replaced only with ``overwrite=True``.
+    ``progress`` shows a progress bar over the frames (tqdm).
 
     Example:
         >>> res = build_seg_dataset([(task, "task_folder/images")], "seg_ds",
@@ -500,7 +502,10 @@ def build_seg_dataset(
     object_counts = np.zeros(max(names) + 1, dtype=np.int64)
     res_counts = {"excluded": 0, "missing": 0, "skipped": 0, "ignored": 0}
     problems: list[str] = []
-    with atomic_dir(out, overwrite=overwrite) as tmp:
+    from tqdm.auto import tqdm
+
+    bar = tqdm(total=sum(len(i.task.frames) for i in items), desc="seg", unit="img", disable=not progress)
+    with bar, atomic_dir(out, overwrite=overwrite) as tmp:
         for d in ("images", "masks") + (("previews",) if previews else ()):
             (tmp / d).mkdir()
         used_stems: set[str] = set()
@@ -531,6 +536,7 @@ def build_seg_dataset(
                     strict=True,
                 ):
                     fr = int(fr)
+                    bar.update(1)
                     if fr in bad_frames:
                         res_counts["excluded"] += 1
                         continue

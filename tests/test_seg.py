@@ -303,7 +303,14 @@ def test_cli_build_from_cvat_xml(tmp_path: Path, mapping: LabelMapping) -> None:
     m0 = read_mask(tmp_path / "ds" / "masks" / "demo_task_000000.png")
     assert m0[12, 12] == 2 and m0[4, 28] == 255
     again = runner.invoke(app, args)
-    assert again.exit_code == 1 and "overwrite" in again.output
+    assert again.exit_code == 1 and "--force" in again.output and "overwrite=" not in again.output
+    # OUT as the last argument, like yolo build; a progress bar while it runs
+    pos = runner.invoke(app, [*args[:3], str(tmp_path / "ds2"), *args[5:]])
+    assert pos.exit_code == 0, pos.output
+    assert "wrote 3 images" in pos.output and "4/4" in pos.output  # the bar counts every frame
+    assert sorted(p.name for p in (tmp_path / "ds2" / "masks").iterdir()) == sorted(
+        p.name for p in (tmp_path / "ds" / "masks").iterdir()
+    )
     half = runner.invoke(
         app, ["seg", "build", str(media), "--out", str(tmp_path / "x"), "--classes", "c.xlsx"]
     )

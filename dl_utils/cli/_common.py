@@ -50,6 +50,7 @@ __all__ = [
     "cli_message",
     "fail",
     "handle_errors",
+    "split_out",
     "usage",
     "wrap_app",
 ]
@@ -340,3 +341,18 @@ def check_number(
             usage(f"{option} must be >= {minimum:g}, got {value:g}")
     if maximum is not None and value > maximum:
         usage(f"{option} must be <= {maximum:g}, got {value:g}")
+
+
+def split_out(paths: list[Path], out: Path | None, what: str = "inputs") -> tuple[list[Path], Path]:
+    """``IN... OUT`` or ``IN... --out OUT``: the inputs and the output folder."""
+    if out is not None:
+        inputs = list(paths)
+    else:
+        if len(paths) < 2:
+            usage(f"give the {what} and the output folder: IN... OUT (or IN... --out OUT)")
+        *inputs, out = paths
+    if not inputs:
+        usage(f"give at least one of the {what}")
+    for p in inputs:
+        check_input(p, kind="any")
+    return inputs, out

@@ -7,6 +7,8 @@ from typing import Annotated
 
 import typer
 
+from dl_utils.cli._common import check_input, check_number, check_output, usage
+
 app = typer.Typer(
     help="Class balancing by repetition; fair distribution of tasks between CVAT projects/subsets.",
     no_args_is_help=True,
@@ -35,25 +37,34 @@ def balance_cmd(
     """Repeat images of rare classes (hard links) and print the before/after report."""
     from dl_utils.copybal import balance_split
 
-    tgt: str | float = target if target in ("max", "mean", "median") else float(target)
-    if count not in ("objects", "images"):
-        raise typer.BadParameter("--count must be 'objects' or 'images'")
+    check_input(images_dir, kind="dir", what="images")
+    if labels_dir is not None:
+        check_input(labels_dir, kind="dir", what="labels")
     try:
-        res = balance_split(
-            images_dir,
-            labels_dir,
-            target=tgt,  # type: ignore[arg-type]
-            power=power,
-            max_repeat=max_repeat,
-            max_growth=max_growth,
-            count=count,  # type: ignore[arg-type]
-            seed=seed,
-            report_path=report,
-            dry_run=dry_run,
-        )
-    except (FileNotFoundError, ValueError) as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(1) from exc
+        tgt: str | float = target if target in ("max", "mean", "median") else float(target)
+    except ValueError:
+        usage(f"--target must be max, mean, median or a number, got {target!r}")
+    if not isinstance(tgt, str):
+        check_number("--target", tgt, minimum=0, exclusive_min=True)
+    if count not in ("objects", "images"):
+        usage("--count must be 'objects' or 'images'")
+    check_number("--power", power, minimum=0)
+    check_number("--max-repeat", max_repeat, minimum=1)
+    check_number("--max-growth", max_growth, minimum=1)
+    if report is not None:
+        check_output(report, force=True)
+    res = balance_split(
+        images_dir,
+        labels_dir,
+        target=tgt,  # type: ignore[arg-type]
+        power=power,
+        max_repeat=max_repeat,
+        max_growth=max_growth,
+        count=count,  # type: ignore[arg-type]
+        seed=seed,
+        report_path=report,
+        dry_run=dry_run,
+    )
     typer.echo(res.report.to_string(index=False))
     typer.echo(
         f"{res.images_before} -> {res.images_after} images"
@@ -84,6 +95,7 @@ def distribute_cmd(
     out: Annotated[
         Path | None, typer.Option("--out", "-o", help="Write the assignment (task,project) CSV here.")
     ] = None,
+    force: Annotated[bool, typer.Option("--force", "-f", help="Overwrite --out if it exists.")] = False,
 ) -> None:
     """Assign tasks to projects/subsets so that each gets a fair share of every class."""
     import pandas as pd
@@ -92,9 +104,22 @@ def distribute_cmd(
     from dl_utils.utils import write_text_atomic
 
     names: int | list[str] = (
-        int(projects) if projects.strip().isdigit() else [p.strip() for p in projects.split(",")]
+        int(projects) if projects.strip().lstrip("-").isdigit() else [p.strip() for p in projects.split(",")]
     )
-    w = [float(x) for x in weights.split(",")] if weights else None
+    if isinstance(names, int):
+        check_number("--projects", names, minimum=1)
+    try:
+        w = [float(x) for x in weights.split(",")] if weights else None
+    except ValueError:
+        usage(f"--weights must be numbers like 0.7,0.3, got {weights!r}")
+    if w is not None and any(x < 0 for x in w):
+        usage(f"--weights must not be negative, got {weights!r}")
+    if (classes is None) != (superclasses is None):
+        usage("--classes and --superclasses go together")
+    for src in inputs:
+        check_input(src, kind="any")
+    if out is not None:
+        check_output(out, force)
     try:
         if len(inputs) == 1 and inputs[0].suffix.casefold() == ".csv":
             counts = pd.read_csv(inputs[0], index_col=0)

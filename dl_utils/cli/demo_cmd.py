@@ -7,6 +7,8 @@ from typing import Annotated
 
 import typer
 
+from dl_utils.cli._common import check_number, fail
+
 app = typer.Typer(
     help="Run the offline model-assisted labeling loop end to end (sample video → dataset → train → "
     "ONNX → pre-annotate → evaluate → report).",
@@ -38,6 +40,10 @@ def demo(
 
     from dl_utils.demo import DemoConfig, DemoError, run_demo
 
+    check_number("--seconds", seconds, minimum=0, exclusive_min=True)
+    check_number("--train-seconds", train_seconds, minimum=0, exclusive_min=True)
+    if out.exists() and not out.is_dir():
+        fail(f"{out}: is a file, expected a folder to write")
     cfg = DemoConfig.quick() if quick else DemoConfig()
     if seconds is not None:
         cfg = dataclasses.replace(cfg, seconds=seconds)
@@ -72,6 +78,10 @@ def sample_cmd(
     """Generate only the sample video with its ground-truth CVAT tracks."""
     from dl_utils.demo.sample import make_sample
 
+    check_number("--seconds", seconds, minimum=0, exclusive_min=True)
+    check_number("--fps", fps, minimum=1)
+    if out.exists() and not out.is_dir():
+        fail(f"{out}: is a file, expected a folder to write")
     s = make_sample(out, seconds=seconds, fps=fps, seed=seed)
     typer.echo(f"{s.video} ({s.task.size} frames), {s.xml} ({len(s.task.track_ids)} tracks)")
 
@@ -84,7 +94,7 @@ def report_cmd(
     from dl_utils.demo.report import summary_table, write_report
 
     if not (out / "06_evaluate" / "step.json").is_file():
-        raise typer.BadParameter(f"{out} has no finished evaluation step; run: dl-utils demo --out {out}")
+        fail(f"{out}: no finished evaluation step here; run: dl-utils demo --out {out}")
     preview = out / "07_report" / "preview.gif"
     report = write_report(
         out, out / "report.html", preview=str(preview.resolve()) if preview.is_file() else None

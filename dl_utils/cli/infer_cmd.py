@@ -8,6 +8,8 @@ from typing import Annotated, Any
 
 import typer
 
+from dl_utils.cli._common import check_input, check_number, check_output, usage
+
 app = typer.Typer(help="Pre-annotation with YOLO models (ONNX or .pt).", no_args_is_help=True)
 
 
@@ -110,8 +112,23 @@ def preannotate_cmd(
     from dl_utils.video_utils import FrameSource
     from dl_utils.yolo_annotator import YoloAnnotator
 
-    if out.exists() and not force:
-        _fail(FileExistsError(f"{out} exists (pass --force to overwrite)"))
+    check_input(model, suffixes=(".onnx", ".pt"), what="model")
+    check_input(media, kind="any", what="media")
+    if out.suffix.casefold() not in (".xml", ".zip"):
+        usage(f"{out}: the output must end in .xml (CVAT XML) or .zip (task backup)")
+    check_output(out, force)
+    check_number("--conf", conf, minimum=0, maximum=1)
+    check_number("--iou", iou, minimum=0, maximum=1)
+    check_number("--imgsz", imgsz, minimum=32)
+    check_number("--batch", batch, minimum=1)
+    check_number("--max-age", max_age, minimum=0)
+    check_number("--min-hits", min_hits, minimum=0)
+    check_number("--track-iou", track_iou, minimum=0, maximum=1)
+    check_number("--start-frame", start_frame, minimum=0)
+    check_number("--stop-frame", stop_frame, minimum=start_frame)
+    check_number("--step", step, minimum=1)
+    if mask_format not in ("polygon", "mask"):
+        usage(f"--mask-format must be polygon or mask, got {mask_format!r}")
     try:
         annotator = YoloAnnotator.from_path(
             model,

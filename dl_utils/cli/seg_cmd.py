@@ -7,6 +7,8 @@ from typing import Annotated
 
 import typer
 
+from dl_utils.cli._common import check_input, check_number, fail, split_out, usage
+
 app = typer.Typer(
     help="Semantic-segmentation datasets: class-index PNG masks and previews.", no_args_is_help=True
 )
@@ -14,11 +16,16 @@ app = typer.Typer(
 
 @app.command("build")
 def build_cmd(
-    inputs: Annotated[
+    paths: Annotated[
         list[Path],
-        typer.Argument(help="CVAT exports (XML), task/project backups (zip) or folders (XML + media)."),
+        typer.Argument(
+            help="CVAT exports (XML), task/project backups (zip) or folders (XML + media)... then OUT "
+            "(as in yolo build; or give OUT with --out)."
+        ),
     ],
-    out: Annotated[Path, typer.Option("--out", "-o", help="Output dataset folder.")],
+    out_opt: Annotated[
+        Path | None, typer.Option("--out", "-o", help="Output dataset folder (instead of the last argument).")
+    ] = None,
     classes: Annotated[Path | None, typer.Option("--classes", help="Class table (.xlsx/.csv/.tsv).")] = None,
     superclasses: Annotated[Path | None, typer.Option("--superclasses", help="Superclass table.")] = None,
     one_based: Annotated[
@@ -41,38 +48,43 @@ def build_cmd(
     ] = False,
     force: Annotated[bool, typer.Option("--force", "-f", help="Replace OUT if it exists.")] = False,
 ) -> None:
-    """Build class-index PNG masks (+ images, previews, index.csv, dataset.yaml) from CVAT tasks."""
+    """Build class-index PNG masks (+ images, previews, index.csv, dataset.yaml): seg build IN... OUT."""
     import tempfile
 
-    from dl_utils.classes import ClassTableError, LabelMapping, UnknownLabelsError
+    from dl_utils.classes import LabelMapping
     from dl_utils.seg import build_seg_dataset
     from dl_utils.yolo.inputs import resolve_inputs
 
+    inputs, out = split_out(paths, out_opt)
     if (classes is None) != (superclasses is None):
-        typer.echo("error: give both --classes and --superclasses (or neither)", err=True)
-        raise typer.Exit(2)
-    try:
-        mapping = (
-            LabelMapping.from_files(classes, superclasses, one_based=one_based)
-            if classes is not None and superclasses is not None
-            else None
+        usage("--classes and --superclasses go together")
+    check_number("--ignore-index", ignore_index, minimum=0, maximum=65535)
+    if out.exists() and not out.is_dir():
+        fail(f"{out}: is a file, expected a folder to write")
+    if out.exists() and not force:
+        fail(f"{out}: exists (pass --force to replace it)")
+    if classes is not None and superclasses is not None:
+        check_input(classes, what="class table")
+        check_input(superclasses, what="superclass table")
+    mapping = (
+        LabelMapping.from_files(classes, superclasses, one_based=one_based)
+        if classes is not None and superclasses is not None
+        else None
+    )
+    with tempfile.TemporaryDirectory(prefix="dl_utils_seg_") as work:
+        sources = resolve_inputs(inputs, workdir=work)
+        res = build_seg_dataset(
+            sources,
+            out,
+            mapping,
+            ignore_index=ignore_index,
+            background=None if no_background else "background",
+            previews=previews,
+            image_ext=image_ext,
+            only_annotated=only_annotated,
+            overwrite=force,
+            progress=True,
         )
-        with tempfile.TemporaryDirectory(prefix="dl_utils_seg_") as work:
-            sources = resolve_inputs(inputs, workdir=work)
-            res = build_seg_dataset(
-                sources,
-                out,
-                mapping,
-                ignore_index=ignore_index,
-                background=None if no_background else "background",
-                previews=previews,
-                image_ext=image_ext,
-                only_annotated=only_annotated,
-                overwrite=force,
-            )
-    except (ClassTableError, UnknownLabelsError, FileNotFoundError, FileExistsError, ValueError) as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(1) from exc
     typer.echo(
         f"wrote {len(res.index)} images to {out} ({res.excluded_frames} frames excluded, "
         f"{res.missing_frames} missing, {res.skipped_shapes} non-area shapes skipped); classes: {res.names}"

@@ -7,6 +7,8 @@ from typing import Annotated
 
 import typer
 
+from dl_utils.cli._common import check_input, fail
+
 app = typer.Typer(help="File helpers: hashing, safe extraction, listing.", no_args_is_help=True)
 
 
@@ -15,6 +17,7 @@ def hash_cmd(path: Annotated[Path, typer.Argument(help="File or folder to hash."
     """Print the content hash (sha256) of a file or folder."""
     from dl_utils.utils import hash_path
 
+    check_input(path, kind="any")
     typer.echo(hash_path(path))
 
 
@@ -26,6 +29,9 @@ def extract_cmd(
     """Extract an archive safely (rejects members that escape DEST)."""
     from dl_utils.utils import safe_extract
 
+    check_input(archive, suffixes=(".zip", ".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tar.xz"), what="archive")
+    if dest.exists() and not dest.is_dir():
+        fail(f"{dest}: is a file, expected a folder to extract into")
     files = safe_extract(archive, dest)
     typer.echo(f"extracted {len(files)} files to {dest}")
 
@@ -40,5 +46,6 @@ def ls_cmd(
     """List files naturally sorted (frame_9 before frame_10)."""
     from dl_utils.utils import list_files
 
+    check_input(root, kind="dir")
     for p in list_files(root, ext or None):
         typer.echo(str(p))

@@ -7,24 +7,9 @@ from typing import Annotated
 
 import typer
 
-from dl_utils.cli._common import check_input, check_number, check_output, fail, usage
+from dl_utils.cli._common import check_input, check_number, check_output, fail, split_out, usage
 
 app = typer.Typer(help="ultralytics YOLO datasets: build from CVAT, import back, COCO.", no_args_is_help=True)
-
-
-def split_out(paths: list[Path], out: Path | None, what: str = "inputs") -> tuple[list[Path], Path]:
-    """``IN... OUT`` or ``IN... --out OUT``: the inputs and the output folder."""
-    if out is not None:
-        inputs = list(paths)
-    else:
-        if len(paths) < 2:
-            usage(f"give the {what} and the output folder: IN... OUT (or IN... --out OUT)")
-        *inputs, out = paths
-    if not inputs:
-        usage(f"give at least one of the {what}")
-    for p in inputs:
-        check_input(p, kind="any")
-    return inputs, out
 
 
 @app.command("build")

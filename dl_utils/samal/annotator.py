@@ -144,6 +144,34 @@ class SamAnnotator:
                     rows.append(row)
         return normalize_annotations(rows) if rows else empty_annotations()
 
+    def refine_boxes(
+        self, image: np.ndarray, boxes: np.ndarray, labels: Sequence[str], scores: Any, frame: int = 0
+    ) -> pd.DataFrame:
+        """Rows for detector boxes of one image (the ``dl_utils.dinoal.BoxRefiner`` contract).
+
+        One batched pass for all boxes; rows keep the detector's label and ``score``.
+
+        Example:
+            >>> DinoAnnotator(net, ["car"], refiner=SamAnnotator(seg, output="polygon"))  # doctest: +SKIP
+        """
+        b = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
+        sc = np.asarray(scores, dtype=np.float64).reshape(-1)
+        if len(labels) != b.shape[0] or sc.shape[0] != b.shape[0]:
+            raise ValueError(
+                f"frame {frame}: {b.shape[0]} boxes, {len(labels)} labels and {sc.shape[0]} scores"
+            )
+        if b.shape[0] == 0:
+            return empty_annotations()
+        prompts = [Prompt(box=bx, label=str(lb)) for bx, lb in zip(b, labels, strict=True)]
+        res = self.segmenter.predict(image, prompts, multimask=self.multimask, frame=frame)
+        masks, _, keep = postprocess_masks(res.masks, res.scores, self.mask_filter)
+        rows = [
+            mask_to_row(m, frame, prompts[int(k)].label, float(sc[int(k)]), self.output, self.tolerance)
+            for m, k in zip(masks, keep, strict=True)
+        ]
+        kept = [r for r in rows if r is not None]
+        return normalize_annotations(kept) if kept else empty_annotations()
+
     def annotate(
         self, frames: FrameInput, prompts: PromptsArg = None, progress: bool = False
     ) -> pd.DataFrame:

@@ -3,19 +3,25 @@
 Layout of a task backup (``cvat/apps/engine/backup.py``)::
 
     task.json          name, subset, labels (nested sublabels, attributes), data (start/stop
-                       frame, frame_filter "step=N", chunk settings), jobs (start/stop frame,
-                       status, type), version "1.0"
-    annotations.json   one LabeledData per job; labels and attributes referenced by name
+                       frame, frame_filter "step=N", chunk settings, sorting_method,
+                       deleted_frames, custom_segments, validation_layout of a GT pool),
+                       jobs (type, status, start/stop frame, "frames" of a GT job, "files"
+                       with custom segments or a GT pool), version "1.0"
+    annotations.json   one LabeledData per job, in the jobs' order; labels and attributes by name
     data/              the media (images or one video) and CVAT's manifest.jsonl
     task/              CVAT's internal files (ignored)
 
 A project backup holds ``project.json`` (name, labels) and one ``task_<n>/`` folder per task with
 the layout above.
 
-Annotations of overlapping jobs are concatenated; standalone shapes duplicated in the overlap are
-kept once. When writing, standalone shapes go to every job that contains their frame and tracks are
-cut at job boundaries with an interpolated keyframe on the boundary, as CVAT itself slices
-task-level annotations into jobs.
+Jobs: every job is kept (``Task.jobs``: type ``annotation``, ``ground_truth`` or
+``consensus_replica``) with its own annotation table (``Job.annotations``). ``task.annotations``
+is the merge of the annotation jobs (and of a GT pool's job), exactly as CVAT merges them when it
+exports the task (:mod:`dl_utils.cvat.jobs`); ground-truth and consensus-replica jobs stay out of
+it. Writing puts the jobs in the order CVAT restores them (each annotation job followed by its
+replicas, the GT job last), refuses jobs CVAT would restore differently, and writes the tables the
+jobs were read with when ``task.annotations`` was not edited since, otherwise cuts
+``task.annotations`` into the jobs as CVAT cuts uploaded annotations.
 
 Example:
     >>> from dl_utils.cvat.backup import read_backup, write_backup   # doctest: +SKIP
@@ -38,8 +44,9 @@ import pandas as pd
 
 from dl_utils.cvat.api_json import labeled_data_to_table, table_to_labeled_data
 from dl_utils.cvat.errors import CvatFormatError
-from dl_utils.cvat.table import normalize_annotations
-from dl_utils.cvat.task import Job, LabelSpec, Project, Task
+from dl_utils.cvat.jobs import merge_job_tracks, split_tracks_by_jobs
+from dl_utils.cvat.table import compare_annotations, normalize_annotations
+from dl_utils.cvat.task import Job, LabelSpec, Project, Task, ValidationLayout
 from dl_utils.utils import (
     IMAGE_EXTENSIONS,
     VIDEO_EXTENSIONS,
@@ -142,6 +149,79 @@ def _probe_video(zf: zipfile.ZipFile, member: str) -> dict[str, Any]:
         return {}
 
 
+def _read_jobs(manifest: dict[str, Any], where: str) -> list[tuple[Job, list[str] | None]]:
+    """Every job of task.json with its file list (custom segments, GT pools) when present."""
+    out = []
+    for k, j in enumerate(manifest.get("jobs", []) or []):
+        if not isinstance(j, dict):
+            raise CvatFormatError(f"{where}: jobs[{k}]: expected a JSON object")
+        try:
+            job = Job(
+                int(j.get("start_frame", 0)),
+                int(j.get("stop_frame", 0)),
+                status=str(j.get("status") or "annotation"),
+                type=str(j.get("type") or "annotation"),
+                stage=j.get("stage"),
+                state=j.get("state"),
+                frames=j.get("frames") or None,
+            )
+        except (TypeError, ValueError) as exc:
+            raise CvatFormatError(f"{where}: jobs[{k}]: {exc}") from exc
+        files = j.get("files")
+        out.append((job, [str(f) for f in files] if files is not None else None))
+    return out
+
+
+def _custom_frame_names(jobs: list[tuple[Job, list[str] | None]], pool: bool, where: str) -> list[str] | None:
+    """Task frame names of a task with custom segments: the annotation jobs' files in order, then
+    the GT pool's (CVAT's job_file_mapping); None when the jobs carry no files."""
+    names: list[str] = []
+    gt_files: list[str] = []
+    for job, files in jobs:
+        if job.type == "consensus_replica":
+            continue
+        if files is None:
+            return None
+        if job.type == "ground_truth":
+            if pool:
+                gt_files = files
+            continue
+        size = job.stop - job.start + 1
+        if len(files) != size:
+            raise CvatFormatError(
+                f"{where}: job {job.start}..{job.stop} lists {len(files)} files for {size} frames"
+            )
+        names += files
+    return names + gt_files
+
+
+def _validation(
+    data: dict[str, Any], jobs: list[Job], names: list[str] | None, where: str
+) -> ValidationLayout | None:
+    gt = next((j for j in jobs if j.type == "ground_truth"), None)
+    layout = data.get("validation_layout")
+    if layout:
+        if gt is None:
+            raise CvatFormatError(f"{where}: data.validation_layout without a ground_truth job")
+        mode = str(layout.get("mode", "gt_pool"))
+        frames: list[int] = []
+        if mode == "gt_pool":
+            if names is None:
+                raise CvatFormatError(f"{where}: a GT pool needs the jobs' file lists (custom segments)")
+            in_pool = {names[f]: f for f in range(gt.start, min(gt.stop, len(names) - 1) + 1)}
+            for name in layout.get("frames", []) or []:
+                if name not in in_pool:
+                    raise CvatFormatError(f"{where}: validation frame {name!r} is not in the GT job's frames")
+                frames.append(in_pool[name])
+        else:
+            frames = gt.frame_list
+        count = layout.get("frames_per_job_count")
+        return ValidationLayout(mode, tuple(frames), None if count is None else int(count))
+    if gt is not None and gt.frames is not None:
+        return ValidationLayout("gt", tuple(gt.frames))
+    return None
+
+
 def _read_task(zf: zipfile.ZipFile, path: Path, prefix: str, first_track_id: int = 0) -> Task:
     where = f"{path}:{prefix}task.json"
     manifest = _json(zf, path, prefix + "task.json")
@@ -158,14 +238,16 @@ def _read_task(zf: zipfile.ZipFile, path: Path, prefix: str, first_track_id: int
     start = int(data.get("start_frame", 0) or 0)
     stop = data.get("stop_frame")
     step = _frame_step(data, where)
-    jobs_raw = [j for j in manifest.get("jobs", []) or [] if j.get("type", "annotation") == "annotation"]
-    jobs = [
-        Job(int(j.get("start_frame", 0)), int(j.get("stop_frame", 0)), status=j.get("status", "annotation"))
-        for j in jobs_raw
-    ]
+    jobs_files = _read_jobs(manifest, where)
+    jobs = [j for j, _ in jobs_files]
+    custom = bool(data.get("custom_segments", False))
+    layout = data.get("validation_layout") or {}
+    pool = str(layout.get("mode", "")) == "gt_pool"
+    custom_names = _custom_frame_names(jobs_files, pool, where) if custom or pool else None
+    segments = [j for j in jobs if j.type == "annotation"]
     overlap = 0
-    if len(jobs) > 1:
-        overlap = max(jobs[0].stop - jobs[1].start + 1, 0)
+    if len(segments) > 1 and not custom:
+        overlap = max(segments[0].stop - segments[1].start + 1, 0)
     # frames
     data_prefix = prefix + "data/"
     members = [n for n in zf.namelist() if n.startswith(data_prefix) and not n.endswith("/")]
@@ -192,6 +274,16 @@ def _read_task(zf: zipfile.ZipFile, path: Path, prefix: str, first_track_id: int
         if stop is None or int(stop) < start:
             stop = (int(length) - 1) if length else start
         size = (int(stop) - start) // step + 1
+    elif custom_names is not None:
+        sizes = {f"{im['name']}{im.get('extension', '')}": im for im in images}
+        frames = pd.DataFrame(
+            {
+                "frame": np.arange(len(custom_names)),
+                "name": custom_names,
+                "width": [int(sizes.get(n, {}).get("width", 0) or 0) for n in custom_names],
+                "height": [int(sizes.get(n, {}).get("height", 0) or 0) for n in custom_names],
+            }
+        )
     else:
         if images:
             names = [f"{im['name']}{im.get('extension', '')}" for im in images]
@@ -225,7 +317,7 @@ def _read_task(zf: zipfile.ZipFile, path: Path, prefix: str, first_track_id: int
             )
         elif stop is not None:
             size = (int(stop) - start) // step + 1
-    # annotations
+    # annotations: one LabeledData per job, in the jobs' order
     parts = []
     next_id = first_track_id
     for k, job_data in enumerate(ann):
@@ -241,19 +333,10 @@ def _read_task(zf: zipfile.ZipFile, path: Path, prefix: str, first_track_id: int
         parts.append(df)
     if size is None and frames is None:
         size = max((int(p["frame"].max()) + 1 for p in parts if len(p)), default=0)
-    n_frames = len(frames) if frames is not None else int(size or 0)
-    if len(parts) > 1 and len(parts) == len(jobs):
-        table = _join_jobs(parts, jobs, n_frames, labels)
-    else:
-        table = (
-            pd.concat([p for p in parts if len(p)], ignore_index=True)
-            if any(len(p) for p in parts)
-            else normalize_annotations(None)
-        )
-    return Task(
+    validation = _validation(data, jobs, custom_names, where)
+    task = Task(
         name=str(manifest.get("name", path.stem)),
         labels=labels,
-        annotations=table,
         frames=frames,
         size=size,
         width=width,
@@ -264,158 +347,37 @@ def _read_task(zf: zipfile.ZipFile, path: Path, prefix: str, first_track_id: int
         frame_step=step,
         jobs=jobs or None,
         overlap=overlap,
+        deleted_frames=[int(f) for f in data.get("deleted_frames", []) or []],
+        sorting_method=data.get("sorting_method"),
+        custom_segments=custom,
+        validation=validation,
         subset=str(manifest.get("subset", "") or ""),
         meta={k: manifest[k] for k in ("status", "bug_tracker") if manifest.get(k)},
     )
-
-
-def _dedupe_overlap(df: pd.DataFrame) -> pd.DataFrame:
-    """Drop standalone shapes repeated by overlapping jobs (exact duplicates)."""
-    standalone = df["track_id"].isna().to_numpy()
-    if not standalone.any():
-        return df
-    key = pd.Series(
-        [
-            repr((f, lb, t, np.asarray(p).tobytes(), sorted(a.items()), o, z, g))
-            for f, lb, t, p, a, o, z, g in zip(
-                df["frame"],
-                df["label"],
-                df["type"],
-                df["points"],
-                df["attributes"],
-                df["occluded"],
-                df["z_order"],
-                df["group"],
-                strict=True,
-            )
-        ]
-    )
-    dup = key.duplicated().to_numpy() & standalone
-    return df[~dup].reset_index(drop=True)
-
-
-def _mutable(labels: list[LabelSpec]) -> dict[str, set[str]]:
-    out: dict[str, set[str]] = {}
-    for lb in labels:
-        out[lb.name] = {a.name for a in lb.attributes if a.mutable}
-    return out
-
-
-def _interp(rows: pd.DataFrame, last_frame: int, labels: list[LabelSpec]) -> pd.DataFrame:
-    from dl_utils.cvat.tracks import interpolate_tracks
-
-    return interpolate_tracks(rows, last_frame=last_frame, mutable_attributes=_mutable(labels))
-
-
-def _bbox(row: pd.Series) -> np.ndarray:
-    if row["type"] == "skeleton":
-        pts = np.array([np.asarray(e["points"], float) for e in row["elements"] or []]).reshape(-1, 2)
-    elif row["type"] == "mask":
-        return np.asarray(row["points"], float)[-4:] + np.array([0, 0, 1, 1])
+    if jobs and len(parts) == len(jobs):
+        for job, df in zip(task.jobs, parts, strict=True):
+            job.annotations = df
+        merged = task.merged_jobs
+        task.annotations = merge_job_tracks(
+            [df for j, df in zip(task.jobs, parts, strict=True) if any(j is m for m in merged)],
+            merged,
+            overlap=task.overlap,
+            mutable_attributes=task.mutable_attributes(),
+        )
     else:
-        pts = np.asarray(row["points"], float).reshape(-1, 2)
-    if not len(pts):
-        return np.zeros(4)
-    return np.concatenate([pts.min(0), pts.max(0)])
-
-
-def _match_score(a: pd.Series, b: pd.Series) -> float:
-    """Bounding-box IoU of two shapes of the same label and type (0 otherwise); CVAT merges by IoU too."""
-    if a["label"] != b["label"] or a["type"] != b["type"] or bool(a["outside"]) or bool(b["outside"]):
-        return 0.0
-    ba, bb = _bbox(a), _bbox(b)
-    if np.allclose(ba, bb, atol=1e-6):
-        return 1.0
-    iw = max(0.0, min(ba[2], bb[2]) - max(ba[0], bb[0]))
-    ih = max(0.0, min(ba[3], bb[3]) - max(ba[1], bb[1]))
-    inter = iw * ih
-    union = (ba[2] - ba[0]) * (ba[3] - ba[1]) + (bb[2] - bb[0]) * (bb[3] - bb[1]) - inter
-    return float(inter / union) if union > 0 else 0.0
-
-
-def _join_jobs(
-    parts: list[pd.DataFrame], jobs: list[Job], n_frames: int, labels: list[LabelSpec]
-) -> pd.DataFrame:
-    """Task annotations from per-job annotations, the way CVAT merges jobs.
-
-    Standalone shapes repeated in the overlap are kept once. A track piece of one job that goes on
-    in the next job (same label and type, bounding-box IoU >= 0.5 on the first frame of the next
-    job, which lies in the overlap; best matches first) is joined with it; the boundary keyframe the split added is dropped. A piece that is not
-    joined gets an outside keyframe right after its job ends (CVAT does the same).
-    """
-    order = sorted(range(len(jobs)), key=lambda k: jobs[k].start)
-    merged = parts[order[0]].copy()
-    merged_job_stop = {int(t): jobs[order[0]].stop for t in merged["track_id"].dropna().unique()}
-    for prev_k, k in zip(order[:-1], order[1:], strict=True):
-        job, prev = jobs[k], jobs[prev_k]
-        new = parts[k]
-        new_tracks = new[new["track_id"].notna()]
-        f = job.start
-        joined: dict[int, int] = {}
-        join_at: dict[int, int] = {}
-        if len(new_tracks) and f <= prev.stop:
-            tids = merged["track_id"].to_numpy(dtype="float64", na_value=np.nan)
-            live = np.array(
-                [not np.isnan(t) and merged_job_stop.get(int(t)) == prev.stop for t in tids], dtype=bool
+        if jobs:
+            log.warning(
+                "%s: %d annotation documents for %d jobs; their annotations are concatenated",
+                where,
+                len(parts),
+                len(jobs),
             )
-            cand = merged[live]
-            if len(cand):
-                expanded = _interp(cand, prev.stop, labels)
-                pairs = []
-                for tid, rows in new_tracks.groupby("track_id"):
-                    first = rows.sort_values("frame").iloc[0]
-                    g = int(first["frame"])  # type: ignore[arg-type]
-                    if not f <= g <= prev.stop:
-                        continue
-                    join_at[int(tid)] = g  # type: ignore[arg-type]
-                    for _, r in expanded[expanded["frame"] == g].iterrows():
-                        score = _match_score(r, first)
-                        if score >= 0.5:
-                            pairs.append((score, int(tid), int(r["track_id"])))  # type: ignore[arg-type]
-                used: set[int] = set()
-                for _, new_tid, old_tid in sorted(pairs, reverse=True):
-                    if new_tid not in joined and old_tid not in used:
-                        joined[new_tid] = old_tid
-                        used.add(old_tid)
-        # cut unjoined pieces of the previous job at its end
-        ended = [
-            t for t, stop in merged_job_stop.items() if stop == prev.stop and t not in set(joined.values())
-        ]
-        extra = []
-        if prev.stop + 1 <= n_frames - 1:
-            for t in ended:
-                rows = merged[merged["track_id"] == t].sort_values("frame")
-                last = rows.iloc[-1]
-                if not bool(last["outside"]) and int(last["frame"]) <= prev.stop:
-                    out = last.to_dict()
-                    out["frame"] = prev.stop + 1
-                    out["outside"] = True
-                    if out["elements"]:
-                        out["elements"] = [dict(e, outside=True, keyframe=True) for e in out["elements"]]
-                    extra.append(out)
-        if extra:
-            merged = pd.concat([merged, normalize_annotations(pd.DataFrame(extra))], ignore_index=True)
-        # join
-        drop = np.zeros(len(merged), dtype=bool)
-        new = new.copy()
-        keep_new = np.ones(len(new), dtype=bool)
-        for new_tid, old_tid in joined.items():
-            g = join_at[new_tid]
-            old_rows = merged["track_id"].to_numpy(dtype="float64", na_value=np.nan) == old_tid
-            had_key_at_g = bool((old_rows & (merged["frame"].to_numpy() == g)).any())
-            drop |= old_rows & (merged["frame"].to_numpy() >= g)
-            sel = new["track_id"].to_numpy(dtype="float64", na_value=np.nan) == new_tid
-            if not had_key_at_g:
-                # the split's boundary keyframe: the previous keyframes already reproduce it
-                keep_new &= ~(sel & (new["frame"].to_numpy() == g))
-            new.loc[sel, "track_id"] = old_tid
-            merged_job_stop[old_tid] = job.stop
-        for t in new["track_id"].dropna().unique():
-            merged_job_stop.setdefault(int(t), job.stop)
-        merged = merged[~drop]
-        merged = pd.concat([merged, new[keep_new]], ignore_index=True)
-        merged = _dedupe_overlap(merged)
-    return merged.reset_index(drop=True)
+        task.annotations = (
+            pd.concat([p for p in parts if len(p)], ignore_index=True)
+            if any(len(p) for p in parts)
+            else normalize_annotations(None)
+        )
+    return task
 
 
 def read_backup(path: PathLike) -> Task | Project:
@@ -470,55 +432,157 @@ def read_backup(path: PathLike) -> Task | Project:
 # writing
 
 
-def _slice_jobs(task: Task) -> list[pd.DataFrame]:
-    ann = task.annotations
-    if len(task.jobs) <= 1:
-        return [ann]
-    is_track = ann["track_id"].notna().to_numpy()
-    standalone = ann[~is_track]
-    tracks = ann[is_track]
-    expanded = task.copy(annotations=tracks).to_shapes() if len(tracks) else tracks
-    out = []
-    for job in task.jobs:
-        parts = [standalone[(standalone["frame"] >= job.start) & (standalone["frame"] <= job.stop)]]
-        if len(tracks):
-            inside = tracks[(tracks["frame"] >= job.start) & (tracks["frame"] <= job.stop)]
-            parts.append(inside)
-            have = set(zip(inside["track_id"].astype(int), inside["frame"].astype(int), strict=True))
-            for edge in (job.start, job.stop):
-                rows = expanded[(expanded["frame"] == edge) & expanded["track_id"].notna()]
-                if edge == job.stop:
-                    # a boundary keyframe at the job end only matters when the track goes on after it
-                    later = tracks.groupby("track_id")["frame"].max()
-                    rows = rows[rows["track_id"].map(later).to_numpy() > edge]
-                else:
-                    rows = rows[~rows["outside"].to_numpy(bool)]
-                keep = [
-                    (int(t), int(f)) not in have for t, f in zip(rows["track_id"], rows["frame"], strict=True)
-                ]
-                rows = rows[keep].copy()
-                if len(rows):
-                    rows["keyframe"] = True
-                    rows["elements"] = pd.Series(
-                        [
-                            None if e is None else [dict(x, keyframe=True) for x in e]
-                            for e in rows["elements"]
-                        ],
-                        index=rows.index,
-                        dtype=object,
-                    )
-                    parts.append(rows)
-                    have |= set(zip(rows["track_id"].astype(int), rows["frame"].astype(int), strict=True))
-        out.append(
-            pd.concat([p for p in parts if len(p)], ignore_index=True)
-            if any(len(p) for p in parts)
-            else ann.iloc[0:0]
+def _cvat_segments(size: int, segment_size: int, overlap: int) -> list[tuple[int, int]]:
+    """The annotation segments CVAT creates for a task of ``size`` frames (engine/task.py)."""
+    if segment_size <= 0 or segment_size > size:
+        segment_size = size
+    overlap = min(overlap, segment_size // 2)
+    return [
+        (s, min(s + segment_size - 1, size - 1))
+        for s in range(0, max(size - overlap, 0), max(segment_size - overlap, 1))
+    ]
+
+
+def _ordered_jobs(task: Task) -> list[Job]:
+    """The jobs in the order CVAT creates them on restore (annotations.json is matched by
+    position): each annotation job followed by its consensus replicas, the GT job last.
+
+    Raises ValueError when CVAT would restore other jobs than the task's.
+    """
+    name = f"task {task.name!r}"
+    groups: list[list[Job]] = []
+    gts = []
+    for j in task.jobs:
+        if j.type == "annotation":
+            groups.append([j])
+        elif j.type == "consensus_replica":
+            if not groups or (groups[-1][0].start, groups[-1][0].stop) != (j.start, j.stop):
+                raise ValueError(
+                    f"{name}: consensus replica job {j.start}..{j.stop} must follow the annotation job "
+                    "with the same frames in task.jobs"
+                )
+            groups[-1].append(j)
+        else:
+            gts.append(j)
+    if len(gts) > 1:
+        raise ValueError(f"{name}: CVAT allows one ground-truth job, got {len(gts)}")
+    groups.sort(key=lambda g: g[0].start)
+    counts = [len(g) - 1 for g in groups]
+    if counts and len(set(counts)) > 1:
+        raise ValueError(
+            f"{name}: CVAT restores the same number of consensus replicas for every annotation job, got {counts}"
         )
+    segments = [(g[0].start, g[0].stop) for g in groups]
+    pool = task.validation is not None and task.validation.mode == "gt_pool"
+    n_regular = task.size - (len(task.validation.frames) if pool and task.validation else 0)
+    if task.custom_segments or pool:
+        if task.media:
+            raise ValueError(f"{name}: CVAT allows custom segments and GT pools for image tasks only")
+        expected = []
+        at = 0
+        for s, e in segments:
+            expected.append((at, at + e - s))
+            at += e - s + 1
+        if segments != expected or at != n_regular:
+            raise ValueError(
+                f"{name}: custom segments must be consecutive and cover frames 0..{n_regular - 1}, got {segments}"
+            )
+    elif segments:
+        seg_size = segments[0][1] - segments[0][0] + 1
+        overlap = segments[0][1] - segments[1][0] + 1 if len(segments) > 1 else 0
+        cvat = _cvat_segments(task.size, seg_size, overlap)
+        if segments != cvat:
+            if any(len(g) > 1 for g in groups):
+                raise ValueError(
+                    f"{name}: CVAT would restore the jobs {cvat} from a segment size of {seg_size} and an "
+                    f"overlap of {overlap}, not {segments}; make them regular or set "
+                    "task.custom_segments (image tasks)"
+                )
+            log.warning(
+                "%s: jobs %s are not what CVAT creates for %d frames; writing CVAT's segments %s "
+                "(segment size %d, overlap %d) with the annotations cut for them",
+                name,
+                segments,
+                task.size,
+                cvat,
+                seg_size,
+                overlap,
+            )
+            groups = [[Job(s, e)] for s, e in cvat]
+    for gt in gts:
+        if pool and task.validation is not None:
+            if sorted(task.validation.frames) != list(range(gt.start, gt.stop + 1)):
+                raise ValueError(
+                    f"{name}: the GT pool's frames must be the GT job's range {gt.start}..{gt.stop}"
+                )
+        elif gt.frames is None:
+            raise ValueError(f"{name}: a ground-truth job needs its frames (Job.frames)")
+    return [j for g in groups for j in g] + gts
+
+
+def _job_tables(task: Task, jobs: list[Job]) -> list[pd.DataFrame]:
+    """One annotation table per job (in ``jobs`` order).
+
+    The jobs merged into ``task.annotations`` keep the tables they were read with when those still
+    merge into ``task.annotations`` (nothing was edited), so a CVAT backup is written back as it
+    was; otherwise they are cut from ``task.annotations`` as CVAT cuts uploaded task annotations.
+    """
+    mutable = task.mutable_attributes()
+    pool = task.validation is not None and task.validation.mode == "gt_pool"
+    merged_jobs = [j for j in jobs if j.type == "annotation" or (pool and j.type == "ground_truth")]
+    own = [j.annotations for j in merged_jobs]
+    keep = False
+    same_jobs = sorted(map(id, merged_jobs)) == sorted(map(id, task.merged_jobs))
+    if merged_jobs and same_jobs and all(a is not None for a in own):
+        again = merge_job_tracks(own, merged_jobs, overlap=task.overlap, mutable_attributes=mutable)  # type: ignore[arg-type]
+        keep = not compare_annotations(again, task.annotations)
+        if not keep:
+            log.info("task %r: annotations changed since they were read; jobs are cut again", task.name)
+    cut: dict[int, pd.DataFrame] = {}
+    if not keep:
+        # CVAT's cut, leaving to the earlier job what CVAT's merge could not match on shared frames
+        parts = split_tracks_by_jobs(
+            task.annotations,
+            merged_jobs,
+            last_frame=max(task.size - 1, 0),
+            mutable_attributes=mutable,
+            for_merge=True,
+        )
+        cut = {id(j): p for j, p in zip(merged_jobs, parts, strict=True)}
+    ids = {id(j) for j in merged_jobs}
+    out = []
+    for j in jobs:
+        if id(j) in ids:
+            if keep and j.annotations is not None:
+                out.append(j.annotations)
+            else:
+                out.append(cut[id(j)])
+        else:
+            out.append(j.annotations if j.annotations is not None else normalize_annotations(None))
     return out
 
 
-def _task_json(task: Task) -> dict[str, Any]:
+def _job_json(task: Task, job: Job, files: bool) -> dict[str, Any]:
+    d: dict[str, Any] = {
+        "status": job.status,
+        "type": job.type,
+        "start_frame": job.start,
+        "stop_frame": job.stop,
+    }
+    for key in ("stage", "state"):
+        if getattr(job, key) is not None:
+            d[key] = getattr(job, key)
+    pool = task.validation is not None and task.validation.mode == "gt_pool"
+    if job.type == "ground_truth" and not pool:
+        d["frames"] = list(job.frame_list)
+    if files:
+        d["files"] = task.frames["name"].iloc[job.start : job.stop + 1].tolist()
+    return d
+
+
+def _task_json(task: Task, jobs: list[Job]) -> dict[str, Any]:
     names = task.frames["name"].tolist()
+    default_sort = "lexicographical" if task.media or names == sorted(names) else "predefined"
     data: dict[str, Any] = {
         "chunk_size": int(task.meta.get("chunk_size", 36)),
         "image_quality": int(task.meta.get("image_quality", 70)),
@@ -527,11 +591,21 @@ def _task_json(task: Task) -> dict[str, Any]:
         "chunk_type": "video" if task.media else "imageset",
         "storage_method": "cache",
         "storage": "local",
-        "sorting_method": "lexicographical" if task.media or names == sorted(names) else "predefined",
-        "deleted_frames": [],
+        "sorting_method": task.sorting_method or default_sort,
+        "deleted_frames": list(task.deleted_frames),
     }
     if task.frame_step > 1:
         data["frame_filter"] = f"step={task.frame_step}"
+    pool = task.validation is not None and task.validation.mode == "gt_pool"
+    if task.custom_segments or pool:
+        data["custom_segments"] = True
+    if pool and task.validation is not None:
+        data["validation_layout"] = {
+            "mode": "gt_pool",
+            "frames": [names[f] for f in task.validation.frames],
+            "frames_per_job_count": task.validation.frames_per_job_count or 1,
+        }
+    with_files = bool(task.custom_segments or pool)
     return {
         "name": task.name,
         "bug_tracker": str(task.meta.get("bug_tracker", "")),
@@ -540,18 +614,16 @@ def _task_json(task: Task) -> dict[str, Any]:
         "labels": [lb.to_dict() for lb in task.labels],
         "version": "1.0",
         "data": data,
-        "jobs": [
-            {"start_frame": j.start, "stop_frame": j.stop, "frames": [], "status": j.status, "type": j.type}
-            for j in task.jobs
-        ],
+        "jobs": [_job_json(task, j, with_files and (j.type != "ground_truth" or pool)) for j in jobs],
     }
 
 
 def _write_task(zf: zipfile.ZipFile, task: Task, prefix: str, media: PathLike | None) -> None:
-    zf.writestr(prefix + "task.json", json.dumps(_task_json(task)))
+    jobs = _ordered_jobs(task)
+    zf.writestr(prefix + "task.json", json.dumps(_task_json(task, jobs)))
     jobs_data = [
         table_to_labeled_data(df, task.labels, by_id=False, where=f"task {task.name!r}", with_score=True)
-        for df in _slice_jobs(task)
+        for df in _job_tables(task, jobs)
     ]
     zf.writestr(prefix + "annotations.json", json.dumps(jobs_data))
     if media is None:
@@ -572,7 +644,7 @@ def _write_task(zf: zipfile.ZipFile, task: Task, prefix: str, media: PathLike | 
             f"media for image task {task.name!r} must be the folder holding its frames: {m}"
         )
     manifest = ['{"version":"1.1"}', '{"type":"images"}']
-    for name, w, h in zip(task.frames["name"], task.frames["width"], task.frames["height"], strict=True):
+    for name, w, h in _unique_frames(task):
         src = m / name
         if not src.is_file():
             raise FileNotFoundError(f"frame {name!r} of task {task.name!r} not found in {m}")
@@ -596,6 +668,17 @@ def _write_task(zf: zipfile.ZipFile, task: Task, prefix: str, media: PathLike | 
         text = "\n".join(manifest) + "\n"
         zf.writestr(prefix + "data/manifest.jsonl", text)
         zf.writestr(prefix + "data/index.json", _manifest_index(text))
+
+
+def _unique_frames(task: Task) -> list[tuple[str, int, int]]:
+    """(name, width, height) of every image once (honeypots repeat their pool image's name)."""
+    seen: set[str] = set()
+    out = []
+    for name, w, h in zip(task.frames["name"], task.frames["width"], task.frames["height"], strict=True):
+        if name not in seen:
+            seen.add(name)
+            out.append((str(name), int(w), int(h)))
+    return out
 
 
 def _manifest_index(text: str) -> str:
@@ -624,7 +707,7 @@ def _manifest_without_media(task: Task) -> str:
         ]
     else:
         lines.append('{"type":"images"}')
-        for name, w, h in zip(task.frames["name"], task.frames["width"], task.frames["height"], strict=True):
+        for name, w, h in _unique_frames(task):
             stem, ext = os.path.splitext(name)
             lines.append(
                 json.dumps(

@@ -13,7 +13,10 @@ is visible somewhere in it. The job keeps the track's keyframes on its frames (l
 keyframes dropped) and, when the track has keyframes elsewhere, gets the interpolated shape on its
 first visible frame (unless that is a keyframe) and on its last frame when the track goes on after
 the job and that shape's points differ from the last kept keyframe's (CVAT compares the points
-only), or the track's closing outside keyframe.
+only), or the track's closing outside keyframe. One deviation, a CVAT bug that would show hidden
+objects: when the job starts with an interpolated shape, CVAT still drops the outside keyframes
+right after it (a track visible on the job's first frame that goes outside a few frames later and
+comes back stays visible throughout in CVAT's job); they are kept here.
 
 **Merging** (jobs in order, each with its start frame and the task's overlap): objects of the next
 job starting at or after ``start + overlap`` are added as they are. The others are matched to the
@@ -148,11 +151,21 @@ def _as_keyframes(rows: pd.DataFrame) -> pd.DataFrame:
 
 
 def slice_job(
-    annotations: pd.DataFrame, start: int, stop: int, *, mutable_attributes: MutableAttributes = None
+    annotations: pd.DataFrame,
+    start: int,
+    stop: int,
+    *,
+    mutable_attributes: MutableAttributes = None,
+    shared_frames: int = 0,
 ) -> pd.DataFrame:
     """The annotations CVAT gives the job ``start..stop`` (task frames, inclusive) of a task.
 
-    See the module docstring for the rules (CVAT's ``AnnotationIR.slice``).
+    See the module docstring for the rules (CVAT's ``AnnotationIR.slice``). ``shared_frames``:
+    the job's first frames that the previous job also holds (the overlap); objects there that
+    CVAT's merge never matches (shapes and tracks of types other than rectangles and polygons, and
+    rectangles and polygons without area) are left to the previous job, so that merging the jobs
+    gives each object once (tracks of those types then start right after the overlap, and CVAT's
+    merge closes the previous job's piece there).
 
     Example:
         >>> from dl_utils.cvat.table import normalize_annotations
@@ -168,8 +181,25 @@ def slice_job(
     start, stop = int(start), int(stop)
     frame = df["frame"].to_numpy(dtype=np.int64)
     is_track = df["track_id"].notna().to_numpy()
-    standalone = df.loc[~is_track & (frame >= start) & (frame <= stop)]
+    in_range = (frame >= start) & (frame <= stop)
+    shared_end = start + max(int(shared_frames), 0)
+    if shared_end > start:
+        in_range &= (frame >= shared_end) | _mergeable(df)
+    standalone = df.loc[~is_track & in_range]
     tracks = df.loc[is_track].sort_values(["track_id", "frame"], kind="stable")
+    if shared_end > start and len(tracks):
+        # tracks CVAT cannot match start after the shared frames
+        first_rows = tracks.drop_duplicates("track_id")
+        unmatched = first_rows.loc[~_mergeable(first_rows), "track_id"].to_numpy(dtype=np.int64)
+        if len(unmatched):
+            later = tracks.loc[np.isin(tracks["track_id"].to_numpy(dtype=np.int64), unmatched)]
+            rest = tracks.loc[~np.isin(tracks["track_id"].to_numpy(dtype=np.int64), unmatched)]
+            parts_ = [
+                slice_job(pd.concat([standalone, rest]), start, stop, mutable_attributes=mutable_attributes)
+            ]
+            if shared_end <= stop:
+                parts_.append(slice_job(later, shared_end, stop, mutable_attributes=mutable_attributes))
+            return tr._finish([p.reset_index(drop=True) for p in parts_ if len(p)])
     if not len(tracks):
         return tr._finish([standalone.reset_index(drop=True)])
     tid = tracks["track_id"].to_numpy(dtype=np.int64)
@@ -189,7 +219,8 @@ def slice_job(
     parts = [standalone]
     for t, rows in sel.groupby(sel["track_id"].to_numpy(dtype=np.int64), sort=True):
         f = rows["frame"].to_numpy(dtype=np.int64)
-        segment = _drop_leading_outside(rows.loc[(f >= start) & (f <= stop)])
+        in_job = rows.loc[(f >= start) & (f <= stop)]
+        segment = _drop_leading_outside(in_job)
         if len(segment) < len(rows):
             exp = exp_by_track.get(int(t))  # type: ignore[call-overload]
             scoped = None
@@ -198,15 +229,15 @@ def slice_job(
                 scoped = _drop_leading_outside(exp.loc[(ef >= start) & (ef <= stop)])
             if scoped is not None and len(scoped):
                 first, last = scoped.iloc[:1], scoped.iloc[-1:]
-                pieces = [segment]
                 if not bool(first["keyframe"].iloc[0]):
-                    pieces.insert(0, _as_keyframes(first))
-                    segment = pd.concat(pieces)
+                    # CVAT would also drop the outside keyframes that follow (the object would show
+                    # through them in the job); they are kept here
+                    segment = pd.concat([_as_keyframes(first), in_job])
                 last_key = int(f.max())
                 last_seg = segment.iloc[-1]
                 if last_key >= stop and not np.array_equal(
-                    np.asarray(last["points"].iloc[0], dtype=np.float64),
-                    np.asarray(last_seg["points"], dtype=np.float64),
+                    _geometry(last["points"].iloc[0], last["elements"].iloc[0]),
+                    _geometry(last_seg["points"], last_seg["elements"]),
                 ):
                     segment = pd.concat([segment, _as_keyframes(last)])
                 elif (
@@ -220,6 +251,29 @@ def slice_job(
     return tr._finish([p.reset_index(drop=True) for p in parts])
 
 
+def _geometry(points: Any, elements: Any) -> np.ndarray:
+    """What CVAT compares at a job's end: the points (a skeleton's: its elements', as CVAT slices
+    each element track on its own)."""
+    if elements:
+        return np.concatenate(
+            [
+                np.r_[np.asarray(e["points"], dtype=np.float64), float(bool(e.get("outside")))]
+                for e in elements
+            ]
+        )
+    return np.asarray(points, dtype=np.float64)
+
+
+def _mergeable(df: pd.DataFrame) -> np.ndarray:
+    """Rows CVAT's merge can match with an identical copy: tags, rectangles and polygons with area."""
+    types = df["type"].to_numpy(dtype=object)
+    out = types == "tag"
+    for k in np.nonzero(np.isin(types, _COMPARED_TYPES))[0]:
+        b = _tracks()._bbox(str(types[k]), np.asarray(df["points"].iloc[k], dtype=np.float64))
+        out[k] = bool(np.all(np.isfinite(b)) and (b[2] - b[0]) * (b[3] - b[1]) > 0)
+    return out
+
+
 def split_tracks_by_jobs(
     annotations: pd.DataFrame,
     jobs: Sequence[Any] | int,
@@ -227,6 +281,7 @@ def split_tracks_by_jobs(
     *,
     last_frame: int | None = None,
     mutable_attributes: MutableAttributes = None,
+    for_merge: bool = False,
 ) -> list[pd.DataFrame]:
     """Cut an annotation table into one table per job, as CVAT does (:func:`slice_job` per job).
 
@@ -237,6 +292,9 @@ def split_tracks_by_jobs(
             frames shared by neighbouring jobs, the last ending at ``last_frame``).
         overlap: frames shared by two neighbouring jobs when ``jobs`` is a segment size.
         last_frame: the task's last frame (defaults to the largest frame of the table).
+        for_merge: leave the objects CVAT's merge cannot match to the earlier job on shared
+            frames (``slice_job(shared_frames=)``), so that :func:`merge_job_tracks` (and CVAT)
+            give every object once; what backups write.
 
     Example:
         >>> from dl_utils.cvat.table import normalize_annotations
@@ -253,7 +311,13 @@ def split_tracks_by_jobs(
         if not isinstance(jobs, int | np.integer):
             last_frame = max([last_frame] + [e for _, e in job_ranges(jobs)])
     ranges = job_ranges(jobs, int(overlap), int(last_frame))
-    return [slice_job(df, s, e, mutable_attributes=mutable_attributes) for s, e in ranges]
+    out = []
+    prev_stop = -1
+    for s, e in ranges:
+        shared = max(0, prev_stop - s + 1) if for_merge else 0
+        out.append(slice_job(df, s, e, mutable_attributes=mutable_attributes, shared_frames=shared))
+        prev_stop = max(prev_stop, e)
+    return out
 
 
 # --------------------------------------------------------------------------------------------
@@ -360,7 +424,7 @@ def _track_cost(nk: int, ok: int, window: range, n_sh: dict, o_sh: dict, n_label
     return err / (count or 1)
 
 
-def _closing_row(last: pd.Series, end: int) -> dict[str, Any]:
+def _closing_row(last: pd.Series, end: int) -> dict[Any, Any]:
     row = last.to_dict()
     row["frame"] = end
     row["outside"] = True

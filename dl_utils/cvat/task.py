@@ -1112,6 +1112,8 @@ def _job_key(j: Job) -> tuple:
 def _jobs_diff(a: Task, b: Task, *, atol: float, ignore: set[str]) -> list[str]:
     out: list[str] = []
     for attr in ("deleted_frames", "sorting_method", "custom_segments", "validation"):
+        if attr == "sorting_method" and None in (a.sorting_method, b.sorting_method):
+            continue  # unknown (formats other than backups do not store it)
         if attr not in ignore and getattr(a, attr) != getattr(b, attr):
             out.append(f"{attr}: {getattr(a, attr)!r} != {getattr(b, attr)!r}")
     mine, theirs = [_job_key(j) for j in a.jobs], [_job_key(j) for j in b.jobs]

@@ -25,6 +25,8 @@ $(BIN)/python:
 
 $(STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/pip install -q -e ".[$(EXTRAS)]"
+	if $(BIN)/python -c "import torch, transformers" 2>/dev/null; then \
+		$(BIN)/pip install -q --no-deps --no-build-isolation groundingdino-py==0.4.0; fi
 	@touch $(STAMP)
 
 venv: $(STAMP) ffmpeg chromium

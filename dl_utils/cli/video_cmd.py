@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -161,3 +161,104 @@ def sheet_cmd(
     except (OSError, ValueError) as exc:
         _fail(exc)
     typer.echo(str(out))
+
+
+_ANNOTATION_SUFFIXES = (".xml", ".zip", ".json")
+
+
+@app.command("preview")
+def preview_cmd(
+    media: Annotated[
+        Path,
+        typer.Argument(
+            help="Video or image folder; or a CVAT file (XML, backup zip) whose media is found next to it."
+        ),
+    ],
+    out: Annotated[Path, typer.Argument(help="Output .mp4 (or .mkv/.avi/.mov) or .gif.")],
+    annotations: Annotated[
+        Path | None,
+        typer.Option("--annotations", "-a", help="CVAT XML/backup/JSON whose shapes are drawn over MEDIA."),
+    ] = None,
+    task_name: Annotated[
+        str | None, typer.Option("--task", help="Task to draw when the file holds several (by name).")
+    ] = None,
+    max_frames: Annotated[
+        int | None, typer.Option("--max-frames", help="Evenly subsample to at most N frames.")
+    ] = None,
+    only_annotated: Annotated[
+        bool, typer.Option("--only-annotated", help="Only frames with at least one shape.")
+    ] = False,
+    width: Annotated[int | None, typer.Option("--width", help="Resize to this width (GIF: 480).")] = None,
+    fps: Annotated[float | None, typer.Option("--fps", help="Output rate (default: the video's).")] = None,
+    force: Annotated[bool, typer.Option("--force", help="Overwrite an existing preview.")] = False,
+) -> None:
+    """Render a video (or image folder) with a CVAT task's shapes drawn, tracks interpolated.
+
+    Example: dl-utils video preview match.mp4 check.mp4 --annotations match.xml --max-frames 300
+    """
+    from dl_utils.video_utils import FrameSource, render_preview
+
+    check_input(media, kind="any", what="media")
+    if annotations is not None:
+        check_input(annotations, kind="any", what="annotations")
+    elif media.is_file() and media.suffix.casefold() in _ANNOTATION_SUFFIXES:
+        annotations, media = media, None  # type: ignore[assignment]
+    if out.suffix.casefold() not in (".mp4", ".gif", ".mkv", ".avi", ".mov"):
+        usage(f"{out}: the preview must end in .mp4 (or .mkv/.avi/.mov) or .gif")
+    check_output(out, force)
+    check_number("--max-frames", max_frames, minimum=1)
+    check_number("--width", width, minimum=16)
+    check_number("--fps", fps, minimum=0, exclusive_min=True)
+    table = None
+    source: Any = media
+    if annotations is not None:
+        task, source = _task_and_frames(annotations, media, task_name)
+        table = task.to_shapes()
+        if len(table) and "outside" in table:
+            table = table[~table["outside"].astype(bool)]
+    else:
+        source = FrameSource(media)
+    path = render_preview(
+        source, table, out, max_frames=max_frames, only_annotated=only_annotated, fps=fps, width=width,
+        overwrite=force,
+    )  # fmt: skip
+    typer.echo(f"wrote {path} ({0 if table is None else len(table)} shapes drawn)")
+
+
+def _task_and_frames(annotations: Path, media: Path | None, task_name: str | None) -> tuple[Any, Any]:
+    """The task to draw and a FrameSource whose item ``i`` is the task's frame ``i``."""
+
+    from dl_utils import cvat
+    from dl_utils.video_utils import FrameSource
+    from dl_utils.yolo.inputs import TaskSource, resolve_inputs
+
+    if media is None:
+        sources = resolve_inputs([annotations])
+    else:
+        sources = [TaskSource(t, media, str(annotations)) for t in cvat.iter_tasks(cvat.load(annotations))]
+    if task_name is not None:
+        sources = [s for s in sources if s.task.name == task_name]
+        if not sources:
+            fail(f"{annotations}: no task named {task_name!r}")
+    if len(sources) > 1:
+        usage(
+            f"{annotations} holds {len(sources)} tasks: choose one with --task ({[s.task.name for s in sources]})"
+        )
+    if not sources:
+        fail(f"{annotations}: no task in this file")
+    src = sources[0]
+    t = src.task
+    if src.is_video:
+        video = src.video
+        if video is None:
+            fail(f"{annotations}: video {t.media!r} of task {t.name!r} not found; give it as MEDIA")
+        return t, FrameSource(video, start_frame=t.start_frame, stop_frame=t.stop_frame, step=t.frame_step)
+    names = [str(n) for n in t.frames["name"]]
+    paths = [src.image_path(n) for n in names]
+    missing = [n for n, p in zip(names, paths, strict=True) if p is None]
+    if missing:
+        where = src.media if src.media is not None else annotations.parent
+        fail(
+            f"{annotations}: {len(missing)} image(s) of task {t.name!r} not found under {where} (e.g. {missing[:3]})"
+        )
+    return t, FrameSource([p for p in paths if p is not None])

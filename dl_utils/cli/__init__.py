@@ -38,6 +38,7 @@ _SUBAPPS: list[tuple[str, str | None]] = [
     ("demo_cmd", "demo"),
     ("infer_cmd", None),
     ("onnx_cmd", "onnx"),
+    ("autoannotate_cmd", "autoannotate"),
 ]
 
 

@@ -41,6 +41,7 @@ from dl_utils.cvat.task import (
     MediaSource,
     Project,
     Task,
+    ValidationLayout,
     iter_tasks,
     make_skeleton_svg,
 )
@@ -61,6 +62,7 @@ __all__ = [
     "Project",
     "Task",
     "ValidationError",
+    "ValidationLayout",
     "compare_annotations",
     "detect_format",
     "empty_annotations",

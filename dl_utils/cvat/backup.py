@@ -547,6 +547,7 @@ def _job_tables(task: Task, jobs: list[Job]) -> list[pd.DataFrame]:
             last_frame=max(task.size - 1, 0),
             mutable_attributes=mutable,
             for_merge=True,
+            deleted_frames=task.deleted_frames,
         )
         cut = {id(j): p for j, p in zip(merged_jobs, parts, strict=True)}
     ids = {id(j) for j in merged_jobs}

@@ -157,6 +157,7 @@ def slice_job(
     *,
     mutable_attributes: MutableAttributes = None,
     shared_frames: int = 0,
+    deleted_frames: Collection[int] | None = None,
 ) -> pd.DataFrame:
     """The annotations CVAT gives the job ``start..stop`` (task frames, inclusive) of a task.
 
@@ -165,7 +166,9 @@ def slice_job(
     CVAT's merge never matches (shapes and tracks of types other than rectangles and polygons, and
     rectangles and polygons without area) are left to the previous job, so that merging the jobs
     gives each object once (tracks of those types then start right after the overlap, and CVAT's
-    merge closes the previous job's piece there).
+    merge closes the previous job's piece there). ``deleted_frames``: the task's; the shapes added
+    at the job's edges are then those the task shows (CVAT's cut ignores deleted frames, so a
+    keyframe on a deleted frame would show again in the next job).
 
     Example:
         >>> from dl_utils.cvat.table import normalize_annotations
@@ -195,10 +198,24 @@ def slice_job(
             later = tracks.loc[np.isin(tracks["track_id"].to_numpy(dtype=np.int64), unmatched)]
             rest = tracks.loc[~np.isin(tracks["track_id"].to_numpy(dtype=np.int64), unmatched)]
             parts_ = [
-                slice_job(pd.concat([standalone, rest]), start, stop, mutable_attributes=mutable_attributes)
+                slice_job(
+                    pd.concat([standalone, rest]),
+                    start,
+                    stop,
+                    mutable_attributes=mutable_attributes,
+                    deleted_frames=deleted_frames,
+                )
             ]
             if shared_end <= stop:
-                parts_.append(slice_job(later, shared_end, stop, mutable_attributes=mutable_attributes))
+                parts_.append(
+                    slice_job(
+                        later,
+                        shared_end,
+                        stop,
+                        mutable_attributes=mutable_attributes,
+                        deleted_frames=deleted_frames,
+                    )
+                )
             return tr._finish([p.reset_index(drop=True) for p in parts_ if len(p)])
     if not len(tracks):
         return tr._finish([standalone.reset_index(drop=True)])
@@ -213,7 +230,9 @@ def slice_job(
     if not inside:
         return tr._finish([standalone.reset_index(drop=True)])
     sel = tracks.loc[np.isin(tid, inside)]
-    expanded = tr.interpolate_tracks(sel, last_frame=stop, mutable_attributes=mutable_attributes)
+    expanded = tr.interpolate_tracks(
+        sel, last_frame=stop, mutable_attributes=mutable_attributes, deleted_frames=deleted_frames
+    )
     expanded = expanded.loc[expanded["track_id"].notna()]
     exp_by_track = dict(iter(expanded.groupby(expanded["track_id"].to_numpy(dtype=np.int64), sort=False)))
     parts = [standalone]
@@ -282,6 +301,7 @@ def split_tracks_by_jobs(
     last_frame: int | None = None,
     mutable_attributes: MutableAttributes = None,
     for_merge: bool = False,
+    deleted_frames: Collection[int] | None = None,
 ) -> list[pd.DataFrame]:
     """Cut an annotation table into one table per job, as CVAT does (:func:`slice_job` per job).
 
@@ -295,6 +315,7 @@ def split_tracks_by_jobs(
         for_merge: leave the objects CVAT's merge cannot match to the earlier job on shared
             frames (``slice_job(shared_frames=)``), so that :func:`merge_job_tracks` (and CVAT)
             give every object once; what backups write.
+        deleted_frames: the task's deleted frames (:func:`slice_job`).
 
     Example:
         >>> from dl_utils.cvat.table import normalize_annotations
@@ -315,7 +336,16 @@ def split_tracks_by_jobs(
     prev_stop = -1
     for s, e in ranges:
         shared = max(0, prev_stop - s + 1) if for_merge else 0
-        out.append(slice_job(df, s, e, mutable_attributes=mutable_attributes, shared_frames=shared))
+        out.append(
+            slice_job(
+                df,
+                s,
+                e,
+                mutable_attributes=mutable_attributes,
+                shared_frames=shared,
+                deleted_frames=deleted_frames,
+            )
+        )
         prev_stop = max(prev_stop, e)
     return out
 

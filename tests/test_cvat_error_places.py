@@ -127,3 +127,14 @@ def test_edited_tasks_name_the_file_only(tmp_path):
     assert problems and all(pr.where == str(p) for pr in problems)
     with pytest.raises(cvat.ValidationError, match=re.escape(f"{p}: row ")):
         cvat.validate(edited)
+
+
+def test_loaded_tasks_pickle_with_their_origin(tmp_path):
+    import pickle
+
+    p, _ = _bad_images_xml(tmp_path)
+    proj = cvat.load(p)
+    again = pickle.loads(pickle.dumps(proj))  # e.g. sent to a worker process
+    for a, b in zip(again.tasks, proj.tasks, strict=True):
+        assert a.diff(b) == [] and a.origin is not None and a.origin.path == str(p)
+    assert all(pr.where == str(p) for t in again.tasks for pr in cvat.find_problems(t))

@@ -149,20 +149,26 @@ def test_project_tasks_get_their_subset_folder(tmp_path):
     ]
 
 
-@pytest.mark.parametrize("how", ["xml", "folder", "zip", "project"])
+@pytest.mark.parametrize("how", ["xml", "folder", "zip", "project", "loaded-zip"])
 def test_yolo_build_takes_pixels_from_the_right_subset(tmp_path, how):
     xml = _project_export(tmp_path / "export")
+    z = tmp_path / "export.zip"
+    with zipfile.ZipFile(z, "w") as zf:  # CVAT's export zip: annotations.xml + images/<subset>/
+        for p in sorted(xml.parent.rglob("*")):
+            if p.is_file():
+                zf.write(p, p.relative_to(xml.parent).as_posix())
     if how == "xml":
         inputs: object = [xml]
     elif how == "folder":
         inputs = [xml.parent]
     elif how == "zip":
-        z = tmp_path / "export.zip"
-        with zipfile.ZipFile(z, "w") as zf:
-            for p in sorted(xml.parent.rglob("*")):
-                if p.is_file():
-                    zf.write(p, p.relative_to(xml.parent).as_posix())
         inputs = [z]
+    elif how == "loaded-zip":
+        inputs = [cvat.load(z)]
+        assert [t.media_source for t in inputs[0].tasks] == [  # type: ignore[attr-defined]
+            MediaSource(z, "images/Train/"),
+            MediaSource(z, "images/Test/"),
+        ]
     else:
         inputs = [cvat.load(xml)]
     out = tmp_path / "ds"

@@ -471,8 +471,16 @@ class RowOrigin:
             places = self._places if len(self._places) == self._n else None
         return [f"{self.path}: {places[r]}" if places and r is not None else self.path for r in rows]
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # a pickled task (e.g. sent to a worker process) keeps the file name only
+        return (_origin_of_path, (self.path,))
+
     def __repr__(self) -> str:
         return f"RowOrigin({self.path!r})"
+
+
+def _origin_of_path(path: str) -> RowOrigin:
+    return RowOrigin(path, pd.DataFrame())
 
 
 @dataclass

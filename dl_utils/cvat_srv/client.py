@@ -384,8 +384,13 @@ def connect(
         _login(client, url, user, password, token, scrub)
         if org is not None:
             client.organization_slug = org
-        with translate(f"{url}: user", scrub):
-            me, _ = client.api_client.users_api.retrieve_self()
+        try:
+            with translate(f"{url}: user", scrub):
+                me, _ = client.api_client.users_api.retrieve_self()
+        except AuthError:
+            if token:
+                raise AuthError(f"{url}: the access token was rejected (HTTP 401)") from None
+            raise
     except BaseException:
         client.close()
         raise

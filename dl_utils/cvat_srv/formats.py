@@ -97,7 +97,7 @@ def export_dataset(
     what = f"export of {obj.where} as {format_name!r}"
     with srv.errors(what):
         result, _ = _api(srv, obj).create_dataset_export(
-            obj.id, format=format_name, save_images=include_images
+            format_name, obj.id, save_images=include_images
         )
     request = wait_request(srv, _rq_id(result), what, progress=progress)
     download_result(srv, request, target, overwrite=overwrite, progress=progress)

@@ -192,6 +192,8 @@ def _message(exc: BaseException) -> str:
         msg = str(exc.args[0])
     else:
         msg = str(exc) or type(exc).__name__
+    # a list of one problem ("x.xlsx: 1 problem(s):\n  - y") reads better as one line
+    msg = re.sub(r"^(.*?:) 1 problem\(s\):\n\s*- ([^\n]*)$", r"\1 \2", msg)
     return cli_message(msg)
 
 

@@ -625,7 +625,8 @@ def build_dataset(
             each unit is cut into contiguous blocks of frames (in source-frame order) that are
             split like units, and ``gap`` frames are left out after each change of split inside
             a unit, so that no near-duplicate frames end up in two splits (default: 2% of the
-            unit's frames, at least 1; counted as ``gap_frames``). Reproducible for a seed.
+            unit's frames, none below 50 frames; a block keeps at least one frame; counted as
+            ``gap_frames``). Reproducible for a seed.
 
     Returns:
         A :class:`BuildReport` (also written to ``report.json``).
@@ -1066,16 +1067,20 @@ def _drop_gaps(plans: Sequence[_Plan], unit_of_frame: list[np.ndarray], gap: int
         order = _frame_order(p)
         for row, (k, o) in enumerate(zip(keys.tolist(), order.tolist(), strict=True)):
             members.setdefault(str(k).rsplit("#b", 1)[0], []).append((int(o), pi, row))
+    block_size: dict[str, int] = {}
+    for keys in unit_of_frame:
+        for k in keys.tolist():
+            block_size[str(k)] = block_size.get(str(k), 0) + 1
     drop: list[set[int]] = [set() for _ in plans]
     for rows in members.values():
         rows.sort()
-        g = max(1, len(rows) // 50) if gap is None else int(gap)
+        g = len(rows) // 50 if gap is None else int(gap)
         prev: str | None = None
         left = 0
         for _o, pi, row in rows:
             sp = str(plans[pi].frames["split"].iat[row])
-            if prev is not None and sp != prev:
-                left = g
+            if prev is not None and sp != prev:  # a block keeps at least one frame
+                left = min(g, block_size[str(unit_of_frame[pi][row])] - 1)
             prev = sp
             if left > 0:
                 drop[pi].add(row)

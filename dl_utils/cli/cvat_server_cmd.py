@@ -668,3 +668,54 @@ def copy_cmd(
             typer.echo(f"task {t} -> task {new_id}")
     report.seconds = time.perf_counter() - t0
     _finish(report)
+
+
+# -- pre-annotation on the server (called by ``dl-utils preannotate MODEL --task ...``) -----------
+
+
+def parse_label_map(text: str | None) -> dict[str, str | None]:
+    """``"box=car,ellipse="`` → ``{"box": "car", "ellipse": None}`` (empty target: drop the label).
+
+    Example:
+        >>> parse_label_map("box=car, ellipse=")
+        {'box': 'car', 'ellipse': None}
+    """
+    out: dict[str, str | None] = {}
+    for part in (text or "").split(","):
+        if not part.strip():
+            continue
+        if "=" not in part:
+            usage(f"--label-map: expected MODEL_LABEL=TASK_LABEL pairs, got {part.strip()!r}")
+        k, v = (s.strip() for s in part.split("=", 1))
+        out[k] = v or None
+    return out
+
+
+def preannotate_on_server(
+    annotator: Any,
+    task: str,
+    *,
+    media: Path | None = None,
+    tracks: Any = False,
+    mode: str = "append",
+    label_map: str | None = None,
+    workers: int = 4,
+    url: str | None = None,
+    insecure: bool = False,
+    retries: int = 8,
+) -> None:
+    """Run ``annotator`` on a server task and push the result; prints one summary line.
+
+    Credentials come from ``$CVAT_USER``/``$CVAT_PASSWORD`` or ``$CVAT_ACCESS_TOKEN``.
+    """
+    from dl_utils.cvat_srv.preannotate import PreannotateOptions, preannotate_task
+
+    if mode not in ("append", "replace", "patch"):
+        usage(f"--mode must be append, replace or patch, got {mode!r}")
+    opts = PreannotateOptions(
+        media=media, tracks=tracks, mode=mode, label_map=parse_label_map(label_map), workers=workers
+    )
+    srv = _connect(url, None, None, None, None, insecure, retries)
+    with srv, _server_errors():
+        result = preannotate_task(srv, _ref(task), annotator, opts)
+    typer.echo(f"{result} -> {srv.ui_url('task', result.task_id)}")

@@ -691,6 +691,18 @@ def parse_label_map(text: str | None) -> dict[str, str | None]:
     return out
 
 
+def sort_tracks(max_age: int, min_hits: int, iou_threshold: float) -> Any:
+    """A :data:`~dl_utils.cvat_srv.preannotate.TrackFn` linking detections with the SORT tracker."""
+
+    def link(table: Any, last_frame: int) -> Any:
+        from dl_utils.tracking import SortTracker, detections_to_tracks
+
+        trk = SortTracker(max_age=max_age, min_hits=min_hits, iou_threshold=iou_threshold)
+        return detections_to_tracks(table, trk, frames=range(last_frame + 1), last_frame=last_frame)
+
+    return link
+
+
 def preannotate_on_server(
     annotator: Any,
     task: str,

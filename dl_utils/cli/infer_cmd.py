@@ -71,10 +71,16 @@ def build_task(annotator: Any, table: Any, source: Any, media: Path, name: str) 
 @app.command("preannotate")
 def preannotate_cmd(
     model: Annotated[Path, typer.Argument(help="YOLO model: .onnx (onnxruntime) or ultralytics .pt.")],
-    media: Annotated[Path, typer.Argument(help="Video file or folder of images.")],
+    media: Annotated[
+        Path | None,
+        typer.Argument(help="Video file or folder of images (with --task: a local copy of its media)."),
+    ] = None,
     out: Annotated[
-        Path, typer.Argument(help="Output: .xml (CVAT for video/images 1.1) or .zip (task backup).")
-    ],
+        Path | None,
+        typer.Argument(
+            help="Output: .xml (CVAT for video/images 1.1) or .zip (task backup); not with --task."
+        ),
+    ] = None,
     conf: Annotated[float, typer.Option("--conf", help="Confidence threshold.")] = 0.25,
     iou: Annotated[float, typer.Option("--iou", help="NMS IoU threshold.")] = 0.7,
     imgsz: Annotated[
@@ -103,20 +109,44 @@ def preannotate_cmd(
     ] = "tensorrt,cuda,cpu",
     name: Annotated[str | None, typer.Option("--name", help="Task name (default: the media name).")] = None,
     force: Annotated[bool, typer.Option("--force", help="Overwrite OUT if it exists.")] = False,
+    server_task: Annotated[
+        str | None,
+        typer.Option("--task", help="A CVAT server task (id, name or URL): annotate it and push the result."),
+    ] = None,
+    mode: Annotated[
+        str, typer.Option("--mode", help="--task: append to, replace or patch its annotations.")
+    ] = "append",
+    label_map: Annotated[
+        str | None, typer.Option("--label-map", help="--task: MODEL=TASK label pairs, e.g. box=car,bg=")
+    ] = None,
+    url: Annotated[str | None, typer.Option("--url", help="--task: server URL (default: $CVAT_URL).")] = None,
 ) -> None:
-    """Pre-annotate MEDIA with a YOLO detect/segment/pose model and write a CVAT file.
+    """Pre-annotate MEDIA with a YOLO detect/segment/pose model and write a CVAT file, or a server task.
 
     Example: dl-utils preannotate best.onnx street.mp4 pre.xml --tracker sort --conf 0.3
+
+    Example: dl-utils preannotate best.onnx --task https://cvat.example.com/tasks/12 --tracker sort
+
+    With --task the frames come from the server (or from MEDIA, a local copy of the task's
+    media) and the result is pushed to the task (login from $CVAT_USER/$CVAT_PASSWORD or
+    $CVAT_ACCESS_TOKEN).
     """
     from dl_utils import cvat
     from dl_utils.video_utils import FrameSource
     from dl_utils.yolo_annotator import YoloAnnotator
 
     check_input(model, suffixes=(".onnx", ".pt"), what="model")
-    check_input(media, kind="any", what="media")
-    if out.suffix.casefold() not in (".xml", ".zip"):
-        usage(f"{out}: the output must end in .xml (CVAT XML) or .zip (task backup)")
-    check_output(out, force)
+    if server_task is None:
+        if media is None or out is None:
+            usage("give MEDIA and OUT (a local run), or --task URL_OR_ID (a server task)")
+        check_input(media, kind="any", what="media")
+        if out.suffix.casefold() not in (".xml", ".zip"):
+            usage(f"{out}: the output must end in .xml (CVAT XML) or .zip (task backup)")
+        check_output(out, force)
+    elif out is not None:
+        usage("OUT is for local runs: with --task the result is pushed to the server task")
+    elif media is not None:
+        check_input(media, kind="any", what="media")
     check_number("--conf", conf, minimum=0, maximum=1)
     check_number("--iou", iou, minimum=0, maximum=1)
     check_number("--imgsz", imgsz, minimum=32)
@@ -139,9 +169,20 @@ def preannotate_cmd(
             providers=[p.strip() for p in providers.split(",") if p.strip()],
             mask_format=mask_format,  # type: ignore[arg-type]
         )
-        source = FrameSource(media, start_frame=start_frame, stop_frame=stop_frame, step=step)
+        if server_task is None and media is not None:
+            source = FrameSource(media, start_frame=start_frame, stop_frame=stop_frame, step=step)
     except (OSError, ValueError, TypeError) as exc:
         _fail(exc)
+    if server_task is not None:  # a server task (dl_utils/cli/cvat_server_cmd.py)
+        from dl_utils.cli.cvat_server_cmd import preannotate_on_server, sort_tracks
+
+        tracks = sort_tracks(max_age, min_hits, track_iou) if tracker is TrackerChoice.sort else False
+        preannotate_on_server(
+            annotator, server_task, media=media, tracks=tracks, mode=mode, label_map=label_map, url=url
+        )
+        return
+    if media is None or out is None:  # checked above; narrows the types
+        usage("give MEDIA and OUT (a local run), or --task URL_OR_ID (a server task)")
     with source:
         table = annotator.annotate(source, progress=True)
         n_det = len(table)

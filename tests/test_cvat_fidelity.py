@@ -1,180 +1,101 @@
-"""Issue 10 items 3 and 5: what CVAT writes loads and saves again; exports without <meta>."""
+"""Nothing dropped in silence, nothing CVAT cannot read (issue 10, item 11)."""
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import pytest
+from typer.testing import CliRunner
 
 from dl_utils import cvat
-
-LABELS = """
-      <labels>
-        <label><name>car</name><color>#ff0000</color><type>rectangle</type><attributes>
-          <attribute><name>color</name><mutable>False</mutable><input_type>select</input_type>
-            <default_value>red</default_value><values>red
-blue</values></attribute>
-        </attributes></label>
-        <label><name>person</name><color>#00ff00</color><type>any</type><attributes/></label>
-      </labels>"""
-
-# a CVAT for video 1.1 export of a task with a ground-truth job: CVAT writes source="Ground truth"
-GT_VIDEO = f"""<?xml version="1.0" encoding="utf-8"?>
-<annotations>
-  <version>1.1</version>
-  <meta>
-    <task>
-      <id>7</id><name>gt</name><size>6</size><mode>interpolation</mode><overlap>0</overlap>
-      <start_frame>0</start_frame><stop_frame>5</stop_frame><frame_filter></frame_filter>
-      <segments><segment><id>1</id><start>0</start><stop>5</stop><url></url></segment></segments>
-      {LABELS}
-      <original_size><width>64</width><height>48</height></original_size>
-    </task>
-    <source>clip.mp4</source>
-  </meta>
-  <track id="0" label="car" source="Ground truth">
-    <box frame="0" keyframe="1" outside="0" occluded="0" xtl="1.00" ytl="2.00" xbr="11.00" ybr="12.00" z_order="0">
-      <attribute name="color">blue</attribute>
-    </box>
-    <box frame="3" keyframe="1" outside="1" occluded="0" xtl="4.00" ytl="2.00" xbr="14.00" ybr="12.00" z_order="0">
-      <attribute name="color">blue</attribute>
-    </box>
-  </track>
-  <track id="1" label="person" source="consensus">
-    <polygon frame="1" keyframe="1" outside="0" occluded="1" points="1.00,1.00;9.00,1.00;5.00,7.00" z_order="2"/>
-    <polygon frame="2" keyframe="1" outside="1" occluded="1" points="1.00,1.00;9.00,1.00;5.00,7.00" z_order="2"/>
-  </track>
-</annotations>
-"""
-
-# CVAT for images 1.1: GT shapes, a polygon of a label whose type was later set to "rectangle"
-GT_IMAGES = f"""<?xml version="1.0" encoding="utf-8"?>
-<annotations>
-  <version>1.1</version>
-  <meta>
-    <task>
-      <id>8</id><name>gt-images</name><size>2</size><mode>annotation</mode><overlap>0</overlap>
-      <start_frame>0</start_frame><stop_frame>1</stop_frame><frame_filter></frame_filter>
-      <segments><segment><id>1</id><start>0</start><stop>1</stop><url></url></segment></segments>
-      {LABELS}
-    </task>
-  </meta>
-  <image id="0" name="a.jpg" width="64" height="48">
-    <box label="car" source="Ground truth" occluded="0" xtl="1.00" ytl="2.00" xbr="11.00" ybr="12.00" z_order="0">
-      <attribute name="color">red</attribute>
-    </box>
-    <polygon label="car" source="file" occluded="0" points="1.00,1.00;9.00,1.00;5.00,7.00" z_order="-1"/>
-    <tag label="person" source="Ground truth"/>
-  </image>
-  <image id="1" name="b.jpg" width="64" height="48">
-    <ellipse label="person" source="semi-auto" occluded="1" cx="20.00" cy="20.00" rx="5.00" ry="3.00" rotation="359.50" z_order="3"/>
-  </image>
-</annotations>
-"""
-
-NO_META_IMAGES = """<?xml version="1.0" encoding="utf-8"?>
-<annotations>
-  <image id="1" name="a.jpg" width="10" height="8">
-    <box label="car" xtl="1" ytl="1" xbr="4" ybr="4" occluded="0"><attribute name="color">red</attribute></box>
-  </image>
-  <image id="2" name="b.jpg" width="10" height="8">
-    <polygon label="road" points="0,0;5,0;5,5"/>
-    <tag label="day"/>
-  </image>
-  <image id="4" name="d.jpg" width="10" height="8">
-    <skeleton label="human"><points label="head" points="1,1"/><points label="hand" points="2,2" outside="1"/></skeleton>
-  </image>
-</annotations>
-"""
-
-NO_META_VIDEO = """<?xml version="1.0" encoding="utf-8"?>
-<annotations>
-  <track id="0" label="car">
-    <box frame="2" keyframe="1" outside="0" occluded="0" xtl="1" ytl="2" xbr="11" ybr="12"/>
-    <box frame="5" keyframe="1" outside="0" occluded="0" xtl="4" ytl="2" xbr="14" ybr="12"/>
-  </track>
-</annotations>
-"""
+from dl_utils.cli import app
+from dl_utils.cvat import Job, load, save
+from dl_utils.cvat.fidelity import LossyWriteError, mask_tracks_to_shapes
+from dl_utils.cvat.table import compare_annotations
 
 
-def _round_trip(task: cvat.Task | cvat.Project, tmp_path: Path, fmt: str, name: str = "out") -> None:
-    ext = {"cvat-images": "xml", "cvat-video": "xml", "backup": "zip", "api-json": "json"}[fmt]
-    out = tmp_path / f"{name}_{fmt}.{ext}"
-    cvat.save(task, out, format=fmt)
-    again = cvat.load(out)
-    out2 = tmp_path / f"{name}_{fmt}_2.{ext}"
-    cvat.save(again, out2, format=fmt)
-    for a, b in zip(cvat.iter_tasks(cvat.load(out2)), cvat.iter_tasks(again), strict=True):
-        assert a.diff(b) == [], fmt
+def _video_task_with_tags() -> cvat.Task:
+    return cvat.make_synthetic_task(n_frames=12, n_tracks=3, n_shapes=2, n_tags=3, seed=2, video=True,
+                                    track_types=("rectangle", "points"))  # fmt: skip
 
 
-def test_ground_truth_tracks_load_and_save(tmp_path):
-    p = tmp_path / "gt.xml"
-    p.write_text(GT_VIDEO)
-    task = cvat.load(p)
-    assert sorted(set(task.annotations["source"])) == ["Ground truth", "consensus"]
-    cvat.validate(task)  # today's regression: save() refused the task load() returned
-    out = tmp_path / "again.xml"
-    cvat.save(task, out)
-    assert cvat.load(out).diff(task) == []
-    for fmt in ("api-json", "backup"):
-        _round_trip(task, tmp_path, fmt)
-        back = cvat.load(next(tmp_path.glob(f"out_{fmt}.*")))
-        assert back.diff(task, ignore=["jobs", "frames", "media"]) == []
+def test_video_xml_refuses_to_drop_tags_unless_lossy(tmp_path: Path, caplog) -> None:
+    t = _video_task_with_tags()
+    n_tags = int((t.annotations["type"] == "tag").sum())
+    out = tmp_path / "x.xml"
+    with pytest.raises(LossyWriteError, match=rf"{n_tags} tag\(s\).*lossy=True"):
+        save(t, out)
+    assert not out.exists()
+    caplog.set_level(logging.WARNING, logger="dl_utils.cvat.fidelity")
+    save(t, out, lossy=True)
+    assert f"{n_tags} tag(s)" in caplog.text
+    back = load(out)
+    assert not (back.annotations["type"] == "tag").any()
+    assert len(back.annotations) > 0
+    # formats that hold tags need no permission
+    assert (load(save(t, tmp_path / "x.zip", mask_tracks="refuse"))).annotations["type"].eq(
+        "tag"
+    ).sum() == n_tags
 
 
-def test_ground_truth_shapes_and_retyped_labels_load_and_save(tmp_path):
-    p = tmp_path / "gt.xml"
-    p.write_text(GT_IMAGES)
-    task = cvat.load(p)
-    assert sorted(set(task.annotations["source"])) == ["Ground truth", "file", "semi-auto"]
-    assert {"polygon", "rectangle"} <= set(task.select(labels="car").annotations["type"])
-    cvat.validate(task)
-    out = tmp_path / "again.xml"
-    cvat.save(task, out)
-    assert cvat.load(out).diff(task) == []
-    for fmt in ("api-json", "backup"):
-        _round_trip(task, tmp_path, fmt)
+def test_job_annotations_need_a_backup(tmp_path: Path) -> None:
+    t = _video_task_with_tags().select(types=["rectangle", "points"])
+    gt_rows = t.annotations[t.annotations["frame"].isin([1, 4])]
+    t.jobs = [*t.jobs, Job(0, t.size - 1, type="ground_truth", frames=[1, 4], annotations=gt_rows)]
+    with pytest.raises(LossyWriteError, match="ground_truth job 0..11"):
+        save(t, tmp_path / "t.json")
+    save(t, tmp_path / "t.json", lossy=True)
+    back = load(save(t, tmp_path / "t.zip"))
+    assert compare_annotations(back.gt_job.annotations, gt_rows, ignore=["track_id"]) == []
 
 
-def test_sources_cvat_cannot_store_are_refused(tmp_path):
-    p = tmp_path / "gt.xml"
-    p.write_text(GT_IMAGES.replace('source="file"', 'source="' + "x" * 17 + '"'))
-    task = cvat.load(p)
-    with pytest.raises(cvat.ValidationError, match="at most 16 characters"):
-        cvat.save(task, tmp_path / "no.xml")
-    assert not (tmp_path / "no.xml").exists()
+def test_mask_tracks_refused_for_cvat_or_written_as_shapes(tmp_path: Path) -> None:
+    t = cvat.make_synthetic_task(n_frames=15, n_tracks=4, n_shapes=2, n_tags=0, seed=3,
+                                 track_types=("mask", "rectangle"))  # fmt: skip
+    masks = t.annotations[(t.annotations["type"] == "mask") & t.annotations["track_id"].notna()]
+    assert len(masks)
+    for name in ("b.zip", "b.json", "v.xml"):
+        fmt = "cvat-video" if name.endswith(".xml") else None
+        with pytest.raises(LossyWriteError, match="mask track"):
+            save(t, tmp_path / name, format=fmt)
+        assert not (tmp_path / name).exists()
+    back = load(save(t, tmp_path / "b.zip", mask_tracks="shapes"))
+    ann = back.annotations
+    assert not ((ann["type"] == "mask") & ann["track_id"].notna()).any()
+    # every frame shows the same masks as before
+    vis = lambda s: s[~s["outside"].to_numpy(bool)]  # noqa: E731
+    before = vis(t.to_shapes())
+    after = vis(back.to_shapes())
+    ignore = ["track_id", "keyframe", "elements", "attributes"]
+    assert (
+        compare_annotations(before[before["type"] == "mask"], after[after["type"] == "mask"], ignore=ignore)
+        == []
+    )
+    assert compare_annotations(before, after, ignore=ignore) == []
+    # keep: written as tracks (our reader reads them back; CVAT could not export the task)
+    assert load(save(t, tmp_path / "k.zip", mask_tracks="keep")).diff(t) == []
+    # CVAT for images writes tracks frame by frame anyway
+    save(t, tmp_path / "i.xml", format="cvat-images")
+    assert len(mask_tracks_to_shapes(t).annotations) > len(t.annotations) - len(masks)
 
 
-def test_images_export_without_meta(tmp_path):
-    p = tmp_path / "nometa.xml"
-    p.write_text(NO_META_IMAGES)
-    task = cvat.load(p)
-    # task size from the largest image id + 1, not from the number of <image> elements
-    assert task.size == 5
-    assert task.frames["name"].tolist() == ["", "a.jpg", "b.jpg", "", "d.jpg"]
-    assert sorted(task.annotations["frame"].tolist()) == [1, 2, 2, 4]
-    labels = {lb.name: lb for lb in task.labels}
-    assert set(labels) == {"car", "road", "day", "human"}
-    assert [a.name for a in labels["car"].attributes] == ["color"]
-    assert labels["human"].type == "skeleton" and labels["human"].sublabel_names == ["head", "hand"]
-    cvat.validate(task)
-    out = tmp_path / "again.xml"
-    cvat.save(task, out)
-    again = cvat.load(out)
-    assert again.diff(task) == []
-    # (backups are left out: frames without a name, here 0 and 3, are not images a backup can list)
-    for fmt in ("cvat-images", "api-json"):
-        _round_trip(task, tmp_path, fmt)
-
-
-def test_video_export_without_meta(tmp_path):
-    p = tmp_path / "nometa.xml"
-    p.write_text(NO_META_VIDEO)
-    task = cvat.load(p)
-    assert task.size == 6
-    assert task.label_names == ["car"]
-    assert task.annotations["frame"].tolist() == [2, 5]
-    cvat.validate(task)
-    for fmt in ("cvat-video", "api-json", "backup"):
-        _round_trip(task, tmp_path, fmt)
+def test_cli_convert_lossy_and_mask_tracks(tmp_path: Path) -> None:
+    runner = CliRunner()
+    t = _video_task_with_tags()
+    src = save(t, tmp_path / "t.zip")
+    res = runner.invoke(app, ["cvat", "convert", str(src), str(tmp_path / "v.xml"), "--to", "cvat-video"])
+    assert res.exit_code == 1 and "--lossy" in res.output and not (tmp_path / "v.xml").exists()
+    res = runner.invoke(
+        app, ["cvat", "convert", str(src), str(tmp_path / "v.xml"), "--to", "cvat-video", "--lossy"]
+    )
+    assert res.exit_code == 0, res.output
+    m = cvat.make_synthetic_task(n_frames=8, n_tracks=2, n_shapes=0, n_tags=0, seed=1, track_types=("mask",))
+    src = save(m, tmp_path / "m.zip", mask_tracks="keep")
+    res = runner.invoke(app, ["cvat", "convert", str(src), str(tmp_path / "m2.zip"), "--to", "backup"])
+    assert res.exit_code == 1 and "mask" in res.output
+    res = runner.invoke(
+        app,
+        ["cvat", "convert", str(src), str(tmp_path / "m2.zip"), "--to", "backup", "--mask-tracks", "shapes"],
+    )
+    assert res.exit_code == 0, res.output

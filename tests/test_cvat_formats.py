@@ -153,7 +153,7 @@ def full_task() -> Task:
 @pytest.mark.parametrize("fmt", ["backup", "api-json"])
 def test_generated_round_trip_lossless(full_task, fmt, tmp_path):
     out = tmp_path / f"t.{FORMATS[fmt]}"
-    save(full_task, out, format=fmt)
+    save(full_task, out, format=fmt, mask_tracks="keep")
     again = load(out)
     assert full_task.diff(again) == []
 
@@ -171,14 +171,14 @@ def test_generated_round_trip_images_xml(full_task, tmp_path):
 
 def test_generated_round_trip_video_xml(full_task, tmp_path):
     out = tmp_path / "t.xml"
-    save(full_task, out, format="cvat-video")
+    save(full_task, out, format="cvat-video", mask_tracks="keep", lossy=True)
     again = load(out)
     assert (again.start_frame, again.frame_step, again.size, again.media) == (4, 2, 30, "synthetic.mp4")
     # tracks come back exactly (keyframes only)
     tracks = full_task.select(shapes=False).annotations
     back = again.annotations[again.annotations["track_id"].isin(tracks["track_id"].unique())]
     assert compare_annotations(tracks, back, atol=1e-9) == []
-    # standalone shapes became tracks; what is visible per frame is unchanged, tags are not stored
+    # standalone shapes became tracks; what is visible per frame is unchanged, tags are not stored (lossy=True)
     no_tags = full_task.select(types=[t for t in cvat.SHAPE_TYPES if t != "tag"])
     assert (
         compare_annotations(
@@ -194,7 +194,7 @@ def test_generated_round_trip_video_xml(full_task, tmp_path):
 def test_video_xml_marks_only_real_keyframes(full_task, tmp_path):
     tracks_only = full_task.select(shapes=False)
     out = tmp_path / "t.xml"
-    save(tracks_only, out, format="cvat-video")
+    save(tracks_only, out, format="cvat-video", mask_tracks="keep")
     root = etree.parse(str(out)).getroot()
     shapes = root.xpath("track/*")
     expanded = tracks_only.to_shapes()
@@ -301,7 +301,7 @@ def test_skeleton_track_elements_keep_own_keyframes():
 @pytest.mark.parametrize(("n_jobs", "overlap"), [(3, 0), (3, 2), (4, 5)])
 def test_backup_with_jobs_keeps_what_is_visible(n_jobs, overlap, tmp_path):
     t = cvat.make_synthetic_task(n_frames=40, n_jobs=n_jobs, overlap=overlap, track_types=STILL_TYPES, seed=1)
-    save(t, tmp_path / "b.zip")
+    save(t, tmp_path / "b.zip", mask_tracks="keep")
     with zipfile.ZipFile(tmp_path / "b.zip") as zf:
         per_job = json.loads(zf.read("annotations.json"))
         manifest = json.loads(zf.read("task.json"))
@@ -362,12 +362,12 @@ def test_project_backup_and_project_xml_round_trip(full_task, tmp_path):
     b = full_task.select(labels=["car", "weather"])
     b.name, b.subset, b.id = "b", "Validation", 2
     p = Project("proj", labels=full_task.labels, tasks=[a, b])
-    save(p, tmp_path / "p.zip")
+    save(p, tmp_path / "p.zip", mask_tracks="keep")
     back = load(tmp_path / "p.zip")
     assert isinstance(back, Project) and [t.name for t in back.tasks] == ["a", "b"]
     for x, y in zip(p.tasks, back.tasks, strict=True):
         assert x.diff(y) == []
-    save(p, tmp_path / "p.json")
+    save(p, tmp_path / "p.json", mask_tracks="keep")
     back = load(tmp_path / "p.json")
     assert all(x.diff(y) == [] for x, y in zip(p.tasks, back.tasks, strict=True))
     still = Project("proj", labels=full_task.labels, tasks=[a.select(tracks=False), b.select(tracks=False)])
@@ -388,10 +388,10 @@ def test_export_zip_with_annotations_xml(tmp_path):
 
 def test_save_refuses_overwrite_and_writes_nothing_invalid(full_task, tmp_path):
     out = tmp_path / "t.json"
-    save(full_task, out)
+    save(full_task, out, mask_tracks="keep")
     before = out.read_bytes()
     with pytest.raises(FileExistsError):
-        save(full_task, out)
+        save(full_task, out, mask_tracks="keep")
     bad = full_task.copy()
     bad.annotations.at[0, "label"] = "nope"
     with pytest.raises(cvat.ValidationError):
@@ -428,11 +428,11 @@ def test_property_round_trips(tmp_path_factory, seed, n_frames, start, step, vid
     d = tmp_path_factory.mktemp("prop")
     for fmt in ("backup", "api-json"):
         out = d / f"t.{FORMATS[fmt]}"
-        save(t, out, format=fmt)
+        save(t, out, format=fmt, mask_tracks="keep")
         assert t.diff(load(out)) == []
     save(t.select(types=["tag"], tracks=False), d / "i.xml", format="cvat-images")
     tracks = t.select(shapes=False)
-    save(tracks, d / "v.xml", format="cvat-video")
+    save(tracks, d / "v.xml", format="cvat-video", mask_tracks="keep")
     back = load(d / "v.xml")
     assert (
         compare_annotations(tracks.annotations, back.annotations, atol=1e-9) == []

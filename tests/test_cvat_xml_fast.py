@@ -116,7 +116,7 @@ def test_synthetic_tracks_of_every_type(tmp_path, type_, start_frame, frame_step
         seed=hash(type_) % 1000,
     )
     path = tmp_path / "video.xml"
-    save(task, path, format="cvat-video")
+    save(task, path, format="cvat-video", mask_tracks="keep")
     fast, slow = fast_and_lxml(path)
     assert_same_task(fast, slow)
     assert len(fast.annotations) and fast.annotations["keyframe"].all()
@@ -134,14 +134,14 @@ def test_synthetic_all_types_full_precision(tmp_path):
         seed=3,
     )
     path = tmp_path / "video.xml"
-    save(task, path, format="cvat-video")
+    save(task, path, format="cvat-video", mask_tracks="keep")
     assert_same_task(*fast_and_lxml(path))
 
 
 def test_skeletons_fall_back_to_lxml(tmp_path):
     task = make_synthetic_task(30, n_tracks=4, n_shapes=0, n_tags=0, track_types=["skeleton"], seed=1)
     path = tmp_path / "video.xml"
-    save(task, path, format="cvat-video")
+    save(task, path, format="cvat-video", mask_tracks="keep")
     with pytest.raises(xml_io._Fallback):
         xml_io._scan_video(path, path.read_bytes())
     same_outcome(path)
@@ -331,7 +331,7 @@ def test_random_tasks_read_identically(tmp_path, seed, types, decimals, frame_st
         seed=seed,
     )
     path = tmp_path / f"random_{seed}.xml"
-    save(task, path, format="cvat-video", overwrite=True)
+    save(task, path, format="cvat-video", overwrite=True, mask_tracks="keep")
     assert_same_task(*fast_and_lxml(path))
 
 

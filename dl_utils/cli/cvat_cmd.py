@@ -76,6 +76,13 @@ def convert_cmd(
         int | None, typer.Option("--precision", help="XML decimals (default: lossless).")
     ] = None,
     force: Annotated[bool, typer.Option("--force", "-f", help="Overwrite DST if it exists.")] = False,
+    lossy: Annotated[
+        bool, typer.Option("--lossy", help="Write what the format can hold (e.g. no tags in cvat-video).")
+    ] = False,
+    mask_tracks: Annotated[
+        str,
+        typer.Option("--mask-tracks", help="Mask tracks (CVAT cannot export them): refuse | shapes | keep."),
+    ] = "refuse",
 ) -> None:
     """Convert between CVAT formats (validates first; nothing is written on error)."""
     from dl_utils.cvat import ValidationError, save
@@ -95,7 +102,16 @@ def convert_cmd(
         obj = _load(src)
         bar.update(1)
         try:
-            out = save(obj, dst, format=fmt, media=media, overwrite=force, precision=precision)
+            out = save(
+                obj,
+                dst,
+                format=fmt,
+                media=media,
+                overwrite=force,
+                precision=precision,
+                lossy=lossy,
+                mask_tracks=mask_tracks,
+            )
         except ValidationError as exc:
             typer.echo(str(exc), err=True)
             raise typer.Exit(1) from exc

@@ -30,6 +30,7 @@ from typing import Any
 from dl_utils.cvat.api_json import from_api_json, labeled_data_to_table, labels_from_api, to_api_json
 from dl_utils.cvat.backup import _check_names, read_backup, write_backup
 from dl_utils.cvat.errors import CvatFormatError
+from dl_utils.cvat.fidelity import prepare_for_format
 from dl_utils.cvat.task import Job, LabelSpec, MediaSource, Project, RowOrigin, Task, iter_tasks
 from dl_utils.cvat.validate import validate
 from dl_utils.cvat.xml_io import detect_xml_kind, read_xml, write_xml, xml_row_places
@@ -368,17 +369,23 @@ def save(
     overwrite: bool = False,
     precision: int | None = None,
     check: bool = True,
+    lossy: bool = False,
+    mask_tracks: str = "refuse",
 ) -> Path:
     """Validate ``obj`` and write it atomically in ``format`` (from the extension when omitted).
 
     ``.xml`` → cvat-video when a task has tracks or a video, else cvat-images; ``.zip`` → backup;
     ``.json`` → api-json. ``media`` (backups): the video or the frames folder. ``precision``
     (XML): decimals for coordinates (None = lossless, 2 = like CVAT). ``check=False`` skips
-    validation (for tests and salvage only).
+    validation (for tests and salvage only). What ``format`` cannot hold (tags in CVAT for video,
+    ground-truth/consensus job annotations outside backups) is refused unless ``lossy=True``;
+    mask tracks, which CVAT cannot export, are refused for CVAT formats unless
+    ``mask_tracks="shapes"`` (per-frame mask shapes) — :mod:`dl_utils.cvat.fidelity`.
 
     Raises:
         ValidationError: listing every offending row; nothing is written.
         FileExistsError: ``path`` exists and ``overwrite`` is False.
+        LossyWriteError: ``format`` cannot hold part of ``obj`` (see ``lossy``, ``mask_tracks``).
     """
     p = Path(path)
     fmt = format or _default_format(obj, p)
@@ -388,6 +395,7 @@ def save(
         raise FileExistsError(f"refusing to overwrite {p} (pass overwrite=True / --force)")
     if check:
         validate(obj, context=f"not writing {p}")
+    obj = prepare_for_format(obj, fmt, lossy=lossy, mask_tracks=mask_tracks)
     if fmt in ("cvat-images", "cvat-video"):
         return write_xml(obj, p, video=fmt == "cvat-video", precision=precision, overwrite=overwrite)
     if fmt == "backup":

@@ -294,3 +294,41 @@ def test_every_command_is_walked() -> None:
         if c not in NOT_WALKED and not any(w == c or w.startswith(c + " ") for w in walked)
     ]
     assert not missing, f"add bad-input rows to tests/test_cli_bad_inputs.py CASES for: {missing}"
+
+
+def test_messages_name_cli_options_and_the_users_path() -> None:
+    """Issue 14.12: Python argument names and our temporary files never reach the user."""
+    from dl_utils.cli._common import cli_message
+
+    opts = {"force": "--force", "fmt": "--format", "allow_missing": "--allow-missing"}
+    assert cli_message("out exists (pass overwrite=True / --force)", opts) == "out exists (pass --force)"
+    assert (
+        cli_message("refusing to overwrite x (pass overwrite=True)", opts)
+        == "refusing to overwrite x (pass --force)"
+    )
+    assert (
+        cli_message("cannot tell; pass format= one of [a]", opts) == "cannot tell; pass --format one of [a]"
+    )
+    assert "--allow-missing" in cli_message("pass allow_missing=True (--allow-missing)", opts)
+    assert (
+        cli_message("it holds 2 videos: pass them as a list", opts) == "it holds 2 videos: pass one of them"
+    )
+    tmp = "[Errno 13] Permission denied: '/data/out/.ds.tmp-4242-0a1b2c3d/labels'"
+    assert cli_message(tmp, opts) == "[Errno 13] Permission denied: '/data/out/ds/labels'"
+    assert cli_message("/data/.report.json.tmp-1-deadbeef: permission denied", opts) == (
+        "/data/report.json: permission denied"
+    )
+
+
+def test_unexpected_errors_are_one_line_too(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    import dl_utils.yolo
+
+    def boom(*a: object, **k: object) -> None:
+        raise RuntimeError("something odd")
+
+    monkeypatch.setattr(dl_utils.yolo, "build_dataset", boom)
+    t, _ = image_task(tmp_path / "export", "t", n=1)
+    cvat.save(t, tmp_path / "export" / "annotations.xml")
+    res = invoke(["yolo", "build", tmp_path / "export", tmp_path / "ds"])
+    assert res.exit_code == 1
+    assert error_line(res) == "error: something odd (RuntimeError; run with dl-utils -v for details)"

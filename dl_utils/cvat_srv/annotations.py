@@ -161,15 +161,30 @@ def pull(srv: Server, ref: Any, *, job: Any = None) -> Task:
             "chunk_size": int(meta.chunk_size or 0),
         },
     )
-    task.meta[STAMP_KEY] = {
+    task.meta[STAMP_KEY] = _stamp(srv, st, sj, jobs, raw)
+    log.info("pulled %s from %s: %d rows", task.name, st.url if sj is None else sj.url, len(df))
+    return task
+
+
+def _stamp(srv: Server, st: ServerTask, sj: ServerJob | None, jobs: list[ServerJob], raw: Any) -> dict:
+    """Where a task was pulled from and the state it saw (each job's updated_date, a digest)."""
+    return {
         "url": srv.url,
         "task_id": st.id,
         "job_id": sj.id if sj else None,
         "jobs": {str(j.id): j.updated_date for j in jobs},
         "digest": _digest(_strip_ids(raw)),
     }
-    log.info("pulled %s from %s: %d rows", task.name, st.url if sj is None else sj.url, len(df))
-    return task
+
+
+def _restamp(srv: Server, task: Task, plan: Any) -> None:
+    """After a push, ``task`` matches the server again: record the server's new state in it."""
+    stamp = task.meta.get(STAMP_KEY) or {}
+    if stamp.get("url") != srv.url or stamp.get("task_id") != plan.st.id:
+        return
+    sj = plan.sj
+    jobs = [j for j in plan.st.jobs() if sj is None or j.id == sj.id]
+    task.meta[STAMP_KEY] = _stamp(srv, plan.st, sj, jobs, _fetch_raw(srv, plan.st, sj))
 
 
 def _as_job(j: ServerJob) -> Any:
@@ -445,6 +460,7 @@ def push(
         expect = {j.id: (current[j.id] if mode == "append" else parts[k]) for k, j in enumerate(jobs)}
         _verify_jobs(srv, plan, expect, undo_path)
         result.verified = True
+    _restamp(srv, task, plan)
     result.seconds = time.perf_counter() - t0
     log.info("%s", result)
     return result

@@ -300,7 +300,23 @@ def _task_id_offline(ref: Any) -> int | None:
     return r.id
 
 
+def _job_ref(ref: Any) -> Any:
+    """The job :class:`~dl_utils.cvat_srv.refs.Ref` when ``ref`` names a job (URL ``…/jobs/34``)."""
+    if getattr(ref, "kind", None) == "job" and isinstance(getattr(ref, "id", None), int):
+        return parse_ref(ref, kind="job")
+    if not isinstance(ref, str) or "/jobs/" not in ref:
+        return None
+    try:
+        r = parse_ref(ref)
+    except (ValueError, TypeError):
+        return None
+    return r if r.kind == "job" else None
+
+
 def _label(ref: Any) -> str:
+    job = _job_ref(ref)
+    if job is not None:
+        return f"job {job.id}"
     tid = _task_id_offline(ref)
     if tid is not None:
         return f"task {tid}"
@@ -353,6 +369,9 @@ def pull_tasks(
 ) -> BatchReport:
     """Pull the annotations of many tasks into ``out_dir/task_<id>.<ext>``, in parallel.
 
+    Items are task ids, names, URLs or objects; a job URL (``…/tasks/12/jobs/34``) pulls that
+    job into ``job_<id>.<ext>`` (and fails when the job belongs to another task).
+
     ``format``: ``api-json`` (lossless, default), ``cvat-video`` or ``cvat-images`` (see
     :func:`dl_utils.cvat.save`). Existing outputs are complete (atomic writes) and skipped
     unless ``options.skip_existing`` is False. ``validate=False`` writes what the server holds
@@ -371,6 +390,13 @@ def pull_tasks(
     def work(ref: Any) -> tuple[Status, str | None]:
         from dl_utils import cvat
 
+        job = _job_ref(ref)
+        if job is not None:  # one job (…/tasks/12/jobs/34): job_34.json; a job of another task fails
+            final = out / f"job_{job.id}{ext}"
+            if options.skip_existing and final.exists():
+                return "skipped", str(final)
+            cvat.save(srv.pull(ref, **pull_kwargs), final, format=format, overwrite=True, check=validate)
+            return "done", str(final)
         tid = _task_id_offline(ref)
         if tid is not None and options.skip_existing and (out / output_name(tid, "pull", ext)).exists():
             return "skipped", str(out / output_name(tid, "pull", ext))

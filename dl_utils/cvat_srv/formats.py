@@ -96,9 +96,7 @@ def export_dataset(
         raise FileExistsError(f"refusing to overwrite existing file: {target} (pass overwrite=True)")
     what = f"export of {obj.where} as {format_name!r}"
     with srv.errors(what):
-        result, _ = _api(srv, obj).create_dataset_export(
-            format_name, obj.id, save_images=include_images
-        )
+        result, _ = _api(srv, obj).create_dataset_export(format_name, obj.id, save_images=include_images)
     request = wait_request(srv, _rq_id(result), what, progress=progress)
     download_result(srv, request, target, overwrite=overwrite, progress=progress)
     log.info("%s saved to %s", what, target)

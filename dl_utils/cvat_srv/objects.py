@@ -14,6 +14,8 @@ Example:
 
 from __future__ import annotations
 
+import html
+import re
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
@@ -49,6 +51,19 @@ def _username(user: Any) -> str | None:
     if user is None:
         return None
     return getattr(user, "username", None) or (user.get("username") if isinstance(user, dict) else None)
+
+
+_SVG_LABEL_ID = re.compile(r'data-label-id="(\d+)"')
+
+
+def _named_svg(spec: LabelSpec) -> LabelSpec:
+    """The server's skeleton SVG names nodes by sublabel id; LabelSpec (and backups) by name."""
+    if spec.svg and spec.sublabels:
+        names = {str(s.id): s.name for s in spec.sublabels if s.id is not None}
+        spec.svg = _SVG_LABEL_ID.sub(
+            lambda m: f'data-label-name="{html.escape(names.get(m.group(1), m.group(1)))}"', spec.svg
+        )
+    return spec
 
 
 class _Obj:
@@ -89,7 +104,7 @@ class _Obj:
     def _fetch_labels(self, **query: Any) -> list[LabelSpec]:
         with self.srv.errors(f"labels of {self.where}"):
             items = _paginated(self.srv.api.labels_api.list_endpoint, **query)
-        return labels_from_api([lb.to_dict() for lb in items])
+        return [_named_svg(lb) for lb in labels_from_api([lb.to_dict() for lb in items])]
 
     def refresh(self) -> Any:
         """Re-read the object from the server (clears the cached labels)."""

@@ -228,7 +228,7 @@ def test_gt_pool_honeypots_and_custom_segments(pool_backup: Path, tmp_path: Path
         ["c.jpg", "p1.jpg", "d.jpg"],
         ["p1.jpg", "p2.jpg"],
     ]
-    assert names == ["a", "b", "p2", "c", "p1", "d"]  # every image once
+    assert names == ["a", "b", "p2", "c", "p1", "d", "p1", "p2"]  # one line per task frame, as CVAT
 
 
 def _generated_task() -> Task:

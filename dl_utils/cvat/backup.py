@@ -644,13 +644,18 @@ def _write_task(zf: zipfile.ZipFile, task: Task, prefix: str, media: PathLike | 
         raise NotADirectoryError(
             f"media for image task {task.name!r} must be the folder holding its frames: {m}"
         )
+    # one manifest line per task frame (a GT pool's honeypots repeat their pool image, as in
+    # CVAT's own manifest), every image file once
     manifest = ['{"version":"1.1"}', '{"type":"images"}']
-    for name, w, h in _unique_frames(task):
-        src = m / name
-        if not src.is_file():
-            raise FileNotFoundError(f"frame {name!r} of task {task.name!r} not found in {m}")
-        raw = src.read_bytes()
-        zf.writestr(prefix + "data/" + name, raw)
+    checksums: dict[str, str] = {}
+    for name, w, h in zip(task.frames["name"], task.frames["width"], task.frames["height"], strict=True):
+        if name not in checksums:
+            src = m / name
+            if not src.is_file():
+                raise FileNotFoundError(f"frame {name!r} of task {task.name!r} not found in {m}")
+            raw = src.read_bytes()
+            zf.writestr(prefix + "data/" + name, raw)
+            checksums[name] = hashlib.md5(raw, usedforsecurity=False).hexdigest()
         stem, ext = os.path.splitext(name)
         manifest.append(
             json.dumps(
@@ -660,7 +665,7 @@ def _write_task(zf: zipfile.ZipFile, task: Task, prefix: str, media: PathLike | 
                     "width": int(w),
                     "height": int(h),
                     "meta": {"related_images": []},
-                    "checksum": hashlib.md5(raw, usedforsecurity=False).hexdigest(),
+                    "checksum": checksums[name],
                 },  # fmt: skip
                 separators=(",", ":"),
             )
@@ -669,17 +674,6 @@ def _write_task(zf: zipfile.ZipFile, task: Task, prefix: str, media: PathLike | 
         text = "\n".join(manifest) + "\n"
         zf.writestr(prefix + "data/manifest.jsonl", text)
         zf.writestr(prefix + "data/index.json", _manifest_index(text))
-
-
-def _unique_frames(task: Task) -> list[tuple[str, int, int]]:
-    """(name, width, height) of every image once (honeypots repeat their pool image's name)."""
-    seen: set[str] = set()
-    out = []
-    for name, w, h in zip(task.frames["name"], task.frames["width"], task.frames["height"], strict=True):
-        if name not in seen:
-            seen.add(name)
-            out.append((str(name), int(w), int(h)))
-    return out
 
 
 def _manifest_index(text: str) -> str:
@@ -708,7 +702,7 @@ def _manifest_without_media(task: Task) -> str:
         ]
     else:
         lines.append('{"type":"images"}')
-        for name, w, h in _unique_frames(task):
+        for name, w, h in zip(task.frames["name"], task.frames["width"], task.frames["height"], strict=True):
             stem, ext = os.path.splitext(name)
             lines.append(
                 json.dumps(

@@ -300,3 +300,23 @@ def test_sam_refines_dino_boxes(tiny):
     det = ann.detect([img])[0]
     assert (t["type"] == "mask").all() and 0 < len(t) <= len(det)
     assert set(np.round(t["score"], 9)) <= set(np.round(det.scores, 9))  # rows keep the detector's confidence
+
+
+def test_annotator_protocol_and_cvat_function(tiny):
+    import PIL.Image
+
+    from dl_utils.annotators import Annotator, to_cvat_detection_function
+
+    ann = DinoAnnotator(
+        tiny[0], {"cat": ["cat", "kitten"]}, DinoOptions(box_threshold=0.0, size=64, max_size=96)
+    )
+    assert isinstance(ann, Annotator) and ann.spec.label_names == ("cat",)
+    fn = to_cvat_detection_function(ann)
+
+    class Ctx:
+        frame_name = "f.png"
+        conf_threshold = 0.0
+        conv_mask_to_poly = False
+
+    shapes = fn.detect(Ctx(), PIL.Image.fromarray(frames(1)[0]))
+    assert shapes and {s.type.value for s in shapes} == {"rectangle"} and fn.spec.labels[0].name == "cat"

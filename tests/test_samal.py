@@ -392,3 +392,16 @@ def test_checkpoint_errors(tmp_path, sam_model):
         ValueError, match=r"other.pth is not a SAM2 checkpoint for configs/sam2.1/sam2.1_hiera_t"
     ):
         load_sam2(other, "configs/sam2.1/sam2.1_hiera_t.yaml")
+
+
+def test_embedding_cache_follows_content_not_identity(sam_model):
+    """Video readers reuse one buffer: a changed frame in the same array must be re-embedded."""
+    seg = Segmenter.from_model(sam_model)
+    buf = scene(seed=0)
+    prompts = [Prompt(box=(30, 20, 90, 70))]
+    seg.predict(buf, prompts)
+    buf[:] = scene(seed=5)
+    reused = seg.predict(buf, prompts)
+    fresh = Segmenter.from_model(sam_model).predict(scene(seed=5), prompts)
+    np.testing.assert_array_equal(reused.masks, fresh.masks)
+    np.testing.assert_allclose(reused.scores, fresh.scores, atol=1e-6)

@@ -25,6 +25,7 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -192,7 +193,7 @@ class Segmenter:
             ip = require("sam2.sam2_image_predictor", "sam2", "SAM2 segmentation")
             self.predictor = ip.SAM2ImagePredictor(model)
             _fit_feature_sizes(self.predictor, model)
-        self._image: Any = None
+        self._image: tuple[tuple[int, ...], int] | None = None  # (shape, crc32) of the embedded image
 
     @classmethod
     def from_model(cls, model: Any, prompt_batch: int = 32) -> Segmenter:
@@ -224,11 +225,15 @@ class Segmenter:
     def set_image(self, image: np.ndarray, frame: Any = None) -> None:
         """Compute the image embedding once (repeated calls with the same array are free)."""
         img = as_rgb_frame(image, frame)
-        if self._image is image and self._is_set():
+        key = (
+            img.shape,
+            zlib.crc32(np.ascontiguousarray(img)),
+        )  # content, not identity: readers reuse buffers
+        if self._image == key and self._is_set():
             return
         with self._autocast():
             self.predictor.set_image(img)
-        self._image = image  # held, so the identity check cannot see a recycled array
+        self._image = key
 
     def _is_set(self) -> bool:
         return bool(getattr(self.predictor, "is_image_set", getattr(self.predictor, "_is_image_set", False)))

@@ -227,7 +227,7 @@ class Segmenter:
         img = as_rgb_frame(image, frame)
         key = (
             img.shape,
-            zlib.crc32(np.ascontiguousarray(img)),
+            zlib.crc32(np.ascontiguousarray(img).data),
         )  # content, not identity: readers reuse buffers
         if self._image == key and self._is_set():
             return

@@ -290,7 +290,7 @@ def test_cli_balance_and_distribute(tmp_path: Path) -> None:
     assert assign.groupby(assign).size().tolist() == [2, 2]
     assert assign["t1"] != assign["t2"] and assign["t3"] != assign["t4"]
     bad = runner.invoke(app, ["copybal", "balance", str(tmp_path / "nope")])
-    assert bad.exit_code == 1 and "not found" in bad.output
+    assert bad.exit_code == 1 and "nope: does not exist" in bad.output
 
 
 def test_cli_distribute_from_cvat_exports(tmp_path: Path) -> None:

@@ -27,6 +27,7 @@ $(STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/pip install -q -e ".[$(EXTRAS)]"
 	if $(BIN)/python -c "import torch, transformers" 2>/dev/null; then \
 		$(BIN)/pip install -q --no-deps --no-build-isolation groundingdino-py==0.4.0; fi
+	SAM2_BUILD_CUDA=0 $(BIN)/pip install -q --no-build-isolation "sam2>=1.0"
 	@touch $(STAMP)
 
 venv: $(STAMP) ffmpeg chromium

@@ -535,10 +535,11 @@ def _cat_outputs(outs: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def _memory_window(predictor: Any) -> int:
+    """How far back (in frames) SAM2 reads earlier outputs: mask memories and object pointers."""
     stride = int(getattr(predictor, "memory_temporal_stride_for_eval", 1))
-    mem = (int(predictor.num_maskmem) + 1) * stride + 1
-    ptrs = int(predictor.max_obj_ptrs_in_encoder) if predictor.use_obj_ptrs_in_encoder else 0
-    return max(mem, ptrs) + 1
+    mem = int(predictor.num_maskmem) * stride
+    ptrs = int(predictor.max_obj_ptrs_in_encoder) - 1 if predictor.use_obj_ptrs_in_encoder else 0
+    return max(mem, ptrs)
 
 
 def _propagate(

@@ -954,11 +954,15 @@ class Task:
         full = {lb.name: (mapping.get(lb.name, None if drop_unmapped else lb.name)) for lb in self.labels}
         for k, v in mapping.items():
             full.setdefault(k, v)
-        df = self.annotations
-        new_labels = df["label"].map(lambda x: full.get(x, None if drop_unmapped else x))
-        keep = new_labels.notna().to_numpy()
-        df = df[keep].copy()
-        df["label"] = new_labels[keep].astype(object)
+
+        def remap(df: pd.DataFrame) -> pd.DataFrame:
+            new_labels = df["label"].map(lambda x: full.get(x, None if drop_unmapped else x))
+            keep = new_labels.notna().to_numpy()
+            df = df[keep].copy()
+            df["label"] = new_labels[keep].astype(object)
+            return df.reset_index(drop=True)
+
+        df = remap(self.annotations)
         by_name = {lb.name: lb for lb in self.labels}
         labels: list[LabelSpec] = []
         seen: set[str] = set()
@@ -971,8 +975,11 @@ class Task:
             spec.name = target
             labels.append(spec)
             seen.add(target)
-        out = self.copy(annotations=df.reset_index(drop=True))
+        out = self.copy(annotations=df)
         out.labels = labels
+        for job in out.jobs:  # the jobs' own tables (ground truth, replicas) follow
+            if job.annotations is not None:
+                job.annotations = remap(job.annotations)
         return out
 
     def rename_labels(self, mapping: Mapping[str, str]) -> Task:

@@ -25,9 +25,10 @@ one row per frame exactly as CVAT's server does when it exports (``TrackManager`
 
 :func:`compress_tracks` is the inverse (per-frame rows -> the fewest keyframes whose
 interpolation reproduces every frame within a tolerance). :func:`split_tracks_by_jobs` and
-:func:`merge_job_tracks` cut tracks at job boundaries and merge them back the way CVAT merges
-overlapping jobs; :func:`link_shapes_to_tracks` builds tracks from per-frame shapes by IoU with
-Hungarian matching.
+:func:`merge_job_tracks` (defined in :mod:`dl_utils.cvat.jobs`, re-exported here) cut a task into
+jobs and merge jobs back exactly as CVAT does; :func:`link_shapes_to_tracks` builds tracks from
+per-frame shapes by IoU with Hungarian matching. ``interpolate_tracks(deleted_frames=,
+included_frames=)`` skips deleted frames and filters to included ones as CVAT's export does.
 
 Example:
     >>> import numpy as np

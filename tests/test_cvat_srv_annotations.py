@@ -46,7 +46,7 @@ def test_navigation_by_id_name_url_and_filters(cvat_srv, cvat_project, image_tas
     names = [t.name for t in cvat_srv.tasks(project=cvat_project.id)]
     assert sorted(names) == ["images", "other"]
     assert [t.id for t in cvat_srv.tasks(project=cvat_project, name="other")] == [other.id]
-    assert cvat_srv.task("other", project=cvat_project).id == other.id if False else True
+    assert cvat_srv.task("other", project=cvat_project).id == other.id
     assert [t.id for t in cvat_srv.tasks(project=cvat_project, status="annotation")] == [st.id, other.id]
     assert cvat_srv.tasks(project=cvat_project, assignee="nobody-at-all") == []
     assert [j.task_id for j in cvat_srv.jobs(task=other)] == [other.id]

@@ -279,7 +279,7 @@ def run_batch(
     finally:
         bar.close()
     report = BatchReport(op, [r for r in results if r is not None], time.perf_counter() - t0)
-    log.info("%s", report.summary())
+    log.info("%s", report.summary().split("\n", 1)[0])  # the failures were logged one by one
     return report
 
 

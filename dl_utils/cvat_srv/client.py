@@ -185,11 +185,11 @@ class Server:
 
         return objects.get_project(self, ref)
 
-    def task(self, ref: Any) -> ServerTask:
-        """A task by id, name or UI URL (``…/tasks/12``)."""
+    def task(self, ref: Any, *, project: Any = None) -> ServerTask:
+        """A task by id, name (within ``project`` when given) or UI URL (``…/tasks/12``)."""
         from dl_utils.cvat_srv import objects
 
-        return objects.get_task(self, ref)
+        return objects.get_task(self, ref, project=project)
 
     def job(self, ref: Any, *, task: Any = None) -> ServerJob:
         """A job by id or UI URL (``…/tasks/12/jobs/34``); ``task`` checks it belongs to that task."""

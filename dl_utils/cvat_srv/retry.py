@@ -77,7 +77,9 @@ SAFE_POSTS = (
 class RetryPolicy:
     """How HTTP requests and whole operations are retried.
 
-    ``total``: retries per request (0 disables them). The n-th wait is
+    ``total``: retries per request (0 disables them); ``connect``: of those, how many on errors
+    before anything reached the server (refused, DNS, connect timeout; ``None``: up to ``total``)
+    — a wrong URL or a server that is down fails in seconds, not minutes. The n-th wait is
     ``min(backoff_max, backoff_factor * 2 ** (n - 1)) + uniform(0, jitter)`` seconds (a
     ``Retry-After`` header wins). ``status_forcelist``: statuses retried for idempotent methods;
     ``unsafe_status_forcelist``: those also retried for ``POST``/``PATCH``. ``connect_timeout`` /
@@ -91,6 +93,7 @@ class RetryPolicy:
     """
 
     total: int = 8
+    connect: int | None = 3
     backoff_factor: float = 0.25
     backoff_max: float = 20.0
     jitter: float = 0.25
@@ -128,7 +131,7 @@ class RetryPolicy:
         cls = _retry_class()
         return cls(
             total=self.total,
-            connect=None,
+            connect=self.connect,
             read=None,
             status=None,
             other=None,

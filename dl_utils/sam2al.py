@@ -36,6 +36,7 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -101,8 +102,8 @@ def sam2_config_for(model: str | os.PathLike) -> str:
         'configs/sam2.1/sam2.1_hiera_s.yaml'
     """
     text = str(model)
-    if text.endswith(".yaml"):
-        return text if text.startswith("configs/") else text
+    if text.endswith((".yaml", ".yml")):
+        return text
     stem = Path(text).name
     for suffix in (".pt", ".pth"):
         if stem.endswith(suffix):
@@ -165,7 +166,8 @@ def load_sam2_video_predictor(
         extra.append(f"++model.image_size={int(image_size)}")
     dev = _resolve_device(device)
     try:
-        model = build.build_sam2_video_predictor(cfg, None, device="cpu", hydra_overrides_extra=extra)
+        with _config_dir(cfg) as name:
+            model = build.build_sam2_video_predictor(name, None, device="cpu", hydra_overrides_extra=extra)
     except Exception as exc:  # hydra: unknown config
         raise ValueError(f"cannot build SAM2 model {cfg!r}: {exc}") from exc
     if ckpt is not None:
@@ -192,6 +194,26 @@ def load_sam2_video_predictor(
         model.fill_hole_area = 0
     model._dl_utils_key = f"{cfg}|{ckpt.resolve() if ckpt else 'random'}|{_file_key(ckpt)}|{extra}"
     return model
+
+
+@contextlib.contextmanager
+def _config_dir(config: str) -> Iterator[str]:
+    """A config file outside the sam2 package: hydra searches its folder while SAM2 builds."""
+    path = Path(config)
+    if config.startswith("configs/") or not path.is_file():
+        yield config
+        return
+    hydra = require("hydra", "sam2", "SAM2 configs")
+    from hydra.core.global_hydra import GlobalHydra
+
+    GlobalHydra.instance().clear()
+    try:
+        with hydra.initialize_config_dir(config_dir=str(path.resolve().parent), version_base="1.2"):
+            yield path.stem
+    finally:
+        GlobalHydra.instance().clear()
+        with contextlib.suppress(Exception):  # give the package its own config module back
+            hydra.initialize_config_module("sam2", version_base="1.2")
 
 
 def _file_key(path: Path | None) -> str:
@@ -919,8 +941,6 @@ class Sam2VideoAnnotator:
     # -- helpers -------------------------------------------------------------------------------
     def _autocast(self) -> Any:
         torch = require("torch", "sam2")
-        import contextlib
-
         dev = str(self.predictor.device)
         if not dev.startswith("cuda") or self.dtype == "float32":
             return contextlib.nullcontext()

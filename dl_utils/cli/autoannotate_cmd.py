@@ -373,3 +373,150 @@ def dino_cmd(
 # ---------------------------------------------------------------------------------------------
 # SAM2 video propagation: the `sam2` sub-command is added here (dl_utils.sam2al), using the
 # shared helpers above (is_task_file, open_frames, load_task, save_task, summary).
+
+
+class Sam2Output(str, Enum):
+    polygon = "polygon"
+    rectangle = "rectangle"
+    mask = "mask"
+
+
+def _sam2_cli_prompts(boxes: list[str], points: list[str], first_id: int = 0) -> list[Any]:
+    """``FRAME:LABEL:x1,y1,x2,y2`` boxes and ``FRAME:LABEL:x,y[;x,y...]`` clicks, one object each."""
+    from dl_utils.sam2al import Sam2Prompt
+
+    out = []
+    for opt, specs in (("--box", boxes), ("--point", points)):
+        for spec in specs:
+            parts = spec.split(":")
+            try:
+                frame, label, coords = int(parts[0]), parts[1].strip(), parts[2]
+                values = [[float(v) for v in group.split(",")] for group in coords.split(";")]
+            except (IndexError, ValueError):
+                usage(
+                    f"{opt} {spec!r}: expected FRAME:LABEL:"
+                    + ("x1,y1,x2,y2" if opt == "--box" else "x,y[;x,y]")
+                )
+            if not label:
+                usage(f"{opt} {spec!r}: the label is empty")
+            oid = first_id + len(out)
+            if opt == "--box":
+                if len(values) != 1 or len(values[0]) != 4:
+                    usage(f"{opt} {spec!r}: a box is four numbers x1,y1,x2,y2")
+                out.append(Sam2Prompt(oid, frame, label, box=tuple(values[0])))  # type: ignore[arg-type]
+            else:
+                if any(len(v) != 2 for v in values):
+                    usage(f"{opt} {spec!r}: points are x,y pairs separated by ';'")
+                out.append(Sam2Prompt(oid, frame, label, points=[(v[0], v[1]) for v in values]))
+    return out
+
+
+@app.command("sam2")
+def sam2_cmd(
+    model: Annotated[Path, typer.Argument(help="SAM2 checkpoint (sam2.1_hiera_tiny.pt...).")],
+    media_or_task: Annotated[
+        Path,
+        typer.Argument(
+            help="Video or image folder (prompts from --box/--point), or a CVAT task (.xml/.zip/.json) "
+            "whose shapes are the prompts (frames from --media)."
+        ),
+    ],
+    out: Annotated[Path, typer.Argument(help="Output: .xml (CVAT 1.1) or .zip (task backup).")],
+    config: Annotated[
+        str | None,
+        typer.Option(
+            "--config",
+            help="SAM2 config, e.g. configs/sam2.1/sam2.1_hiera_t.yaml (default: from MODEL's name).",
+        ),
+    ] = None,
+    media: Annotated[
+        Path | None, typer.Option("--media", help="Frames of the task (video or image folder).")
+    ] = None,
+    box: Annotated[
+        list[str] | None, typer.Option("--box", help="Media mode: FRAME:LABEL:x1,y1,x2,y2 (one object each).")
+    ] = None,
+    point: Annotated[
+        list[str] | None, typer.Option("--point", help="Media mode: FRAME:LABEL:x,y[;x,y] (one object each).")
+    ] = None,
+    keyframes: Annotated[
+        str,
+        typer.Option("--keyframes", help="Task mode: prompt with each track's 'first' or 'all' keyframes."),
+    ] = "first",
+    keep: Annotated[
+        bool, typer.Option("--keep", help="Task mode: keep the task's shapes beside the propagated tracks.")
+    ] = False,
+    output: Annotated[
+        Sam2Output, typer.Option("--output", help="polygon/rectangle tracks, or per-frame masks.")
+    ] = Sam2Output.polygon,
+    vertices: Annotated[int, typer.Option("--vertices", help="Polygon vertices per frame.")] = 32,
+    tolerance: Annotated[
+        float, typer.Option("--tolerance", help="Keyframe compression tolerance (pixels).")
+    ] = 2.0,
+    image_size: Annotated[
+        int | None, typer.Option("--image-size", help="Model input size (default: the config's, 1024).")
+    ] = None,
+    cache_dir: Annotated[
+        Path | None,
+        typer.Option("--cache-dir", help="Keep per-object results here; re-runs skip unchanged objects."),
+    ] = None,
+    device: Annotated[
+        str | None, typer.Option("--device", help="cpu, cuda, cuda:N (default: CUDA if present).")
+    ] = None,
+    fmt: Annotated[
+        OutFormat, typer.Option("--format", help="Output format (auto: from the extension).")
+    ] = OutFormat.auto,
+    start_frame: Annotated[int, typer.Option("--start-frame", help="First source frame (media mode).")] = 0,
+    stop_frame: Annotated[
+        int | None, typer.Option("--stop-frame", help="Last source frame, inclusive.")
+    ] = None,
+    step: Annotated[int, typer.Option("--step", help="Use every STEP-th frame (media mode).")] = 1,
+    name: Annotated[str | None, typer.Option("--name", help="Task name (default: the media name).")] = None,
+    force: Annotated[bool, typer.Option("--force", help="Overwrite OUT if it exists.")] = False,
+) -> None:
+    """Propagate prompts through a video with SAM2: every object in one pass, bounded memory.
+
+    Examples: dl-utils autoannotate sam2 sam2.1_hiera_tiny.pt started.xml tracks.xml --media clip.mp4;
+    dl-utils autoannotate sam2 sam2.1_hiera_tiny.pt clip.mp4 tracks.xml --box 0:car:10,20,80,60
+    """
+    from dl_utils.sam2al import Sam2VideoAnnotator, load_sam2_video_predictor
+
+    check_input(model, what="model")
+    check_input(media_or_task, kind="any", what="media or task")
+    check_output(out, force)
+    check_number("--tolerance", tolerance, minimum=0)
+    check_number("--vertices", vertices, minimum=3)
+    check_number("--step", step, minimum=1)
+    if keyframes not in ("first", "all"):
+        usage(f"--keyframes must be 'first' or 'all', got {keyframes!r}")
+    if image_size is not None:
+        check_number("--image-size", image_size, minimum=32)
+    task_media = _task_media(media_or_task, media)
+    if task_media is not None and (box or point):
+        usage("--box/--point are for media; a task's own shapes are the prompts")
+    predictor = load_sam2_video_predictor(model, config=config, device=device, image_size=image_size)
+    common = dict(
+        output=output.value, vertices=vertices, tolerance=tolerance, cache_dir=cache_dir, progress=True
+    )
+    if task_media is not None:
+        task = load_task(media_or_task)
+        ann = Sam2VideoAnnotator(predictor, task.label_names, **common)  # type: ignore[arg-type]
+        src = (
+            open_frames(task_media, task.start_frame, task.stop_frame, task.frame_step)
+            if task.media
+            else open_frames(task_media)
+        )
+        with src as source:
+            new = ann.annotate_task(task, source, keyframes=keyframes, replace=not keep)  # type: ignore[arg-type]
+        path = save_task(new, out, fmt, task_media, force, video=bool(task.media))
+        typer.echo(summary(new, path, f"sam2 ({len(ann.last_propagated)} objects propagated)"))
+        return
+    prompts = _sam2_cli_prompts(box or [], point or [])
+    if not prompts:
+        usage("give prompts with --box FRAME:LABEL:x1,y1,x2,y2 or --point FRAME:LABEL:x,y (or pass a task)")
+    labels = sorted({p.label for p in prompts})
+    ann = Sam2VideoAnnotator(predictor, labels, **common)  # type: ignore[arg-type]
+    with open_frames(media_or_task, start_frame, stop_frame, step) as source:
+        table = ann.annotate(source, prompts)
+        task = _media_task(ann, table, source, media_or_task, name or media_or_task.stem)
+        path = save_task(task, out, fmt, media_or_task, force, video=source.is_video)
+    typer.echo(summary(task, path, f"sam2 ({len(prompts)} objects)"))

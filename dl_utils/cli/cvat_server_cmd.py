@@ -170,6 +170,8 @@ def ls_cmd(
     """
     srv = _connect(url, user, password, token, org, insecure)
     with srv, _server_errors():
+        if project is not None:
+            srv.project(_ref(project))  # a missing project is an error, not an empty list
         if what is LsKind.projects:
             if task:
                 usage("--task applies to jobs only")
@@ -185,11 +187,10 @@ def ls_cmd(
                 for t in srv.tasks(project=project, status=status, assignee=assignee, name=name)
             ]
         else:
+            task_obj = srv.task(_ref(task)) if task else None  # a missing task is an error, not "0 jobs"
             rows = [
                 (j.id, j.name, j.state or j.status, f"frames {j.start_frame}-{j.stop_frame}", j.url)
-                for j in srv.jobs(
-                    task=_ref(task) if task else None, project=project, status=status, assignee=assignee
-                )
+                for j in srv.jobs(task=task_obj, project=project, status=status, assignee=assignee)
             ]
     _table(rows, ("id", "name", "status", "size", "url"))
     typer.echo(f"{len(rows)} {what.value}")

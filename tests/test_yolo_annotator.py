@@ -262,7 +262,7 @@ def test_cli_preannotate_video_and_images(yolo_detect_model, tmp_path):
     res = runner.invoke(
         app, ["preannotate", str(tmp_path / "missing.onnx"), str(folder), str(tmp_path / "x.xml")]
     )
-    assert res.exit_code == 1 and "not found" in res.output
+    assert res.exit_code == 1 and "missing.onnx: does not exist" in res.output
 
 
 def test_cli_onnx_info_and_verify(yolo_detect_model):

@@ -45,6 +45,7 @@ Example:
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -61,9 +62,7 @@ __all__ = [
     "interpolate_polyshape",
     "interpolate_tracks",
     "link_shapes_to_tracks",
-    "merge_job_tracks",
     "shape_iou",
-    "split_tracks_by_jobs",
 ]
 
 log = get_logger(__name__)
@@ -1356,5 +1355,12 @@ def link_shapes_to_tracks(
     return _finish(parts)
 
 
-# jobs live in dl_utils.cvat.jobs (CVAT's slice and merge); re-exported here for compatibility
-from dl_utils.cvat.jobs import merge_job_tracks, split_tracks_by_jobs  # noqa: E402
+_FROM_JOBS = ("merge_job_tracks", "split_tracks_by_jobs")
+
+
+def __getattr__(name: str) -> Any:
+    """``split_tracks_by_jobs`` and ``merge_job_tracks`` live in :mod:`dl_utils.cvat.jobs`, which
+    builds on this module: they are looked up there on first use (no import cycle)."""
+    if name in _FROM_JOBS:
+        return getattr(importlib.import_module("dl_utils.cvat.jobs"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -91,3 +92,40 @@ def test_detection_notebook_runs_unattended(tmp_path: Path, monkeypatch: pytest.
     ]
     auto = rows[rows["source"] == "auto"]
     assert set(auto["frame"]) <= {0, 4}  # detections only on the picked frames (STEP 4)
+
+
+def test_segmentation_notebook_pulls_a_cvat_task_and_pushes_tracks_back(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The real server: a video task is the SOURCE; the notebook downloads it (backup: media and
+    labels), prompts, propagates and pushes the tracks back to the same task."""
+    pytest.importorskip("sam2")
+    pytest.importorskip("cvat_sdk")
+    import numpy as np
+    from _cvat_srv_helpers import server_login
+
+    from dl_utils import cvat_srv, video_utils
+
+    login = server_login()
+    clip = []
+    for i in range(8):  # the notebooks' sample scene, so the unattended prompts land on the objects
+        img = np.full((120, 160, 3), (70, 95, 70), np.uint8)
+        img[30:70, 10 + 6 * i : 50 + 6 * i] = (220, 40, 40)
+        img[60:110, 100:150] = (40, 60, 210)
+        clip.append(img)
+    video = video_utils.write_video(tmp_path / "street.mp4", clip, fps=6)
+    with cvat_srv.connect(login.url, user=login.user, password=login.password) as srv:
+        st = srv.create_task("notebook-segmentation", video, labels=["car", "van"])
+        try:
+            nb, out = _run(
+                "Segmentation.ipynb", tmp_path, monkeypatch, PREANN_SOURCE=str(st.id),
+                CVAT_URL=login.url, CVAT_USER=login.user, CVAT_PASSWORD=login.password,
+            )  # fmt: skip
+            pulled = srv.pull(st.id)
+        finally:
+            srv.api.tasks_api.destroy(st.id)
+    assert re.search(rf"pushed \d+ rows \(replace\) to task {st.id} .*verified", _outputs(nb))
+    assert pulled.size == 8 and len(pulled.track_ids) >= 1
+    assert set(pulled.annotations["label"]) <= {"car", "van"}
+    saved = __import__("dl_utils.cvat", fromlist=["load"]).load(out / "segmentation_backup.zip")
+    assert saved.media == "street.mp4" and len(saved.track_ids) == len(pulled.track_ids)

@@ -55,6 +55,22 @@ def test_one_video_is_split_into_blocks_with_gaps(tmp_path: Path) -> None:
     assert rep3.counts["gap_frames"] >= 2
 
 
+def test_cli_gap(tmp_path: Path) -> None:
+    from _cli import error_line, invoke
+
+    from dl_utils import cvat
+
+    task, _video = _one_video(tmp_path)
+    xml = cvat.save(task, tmp_path / "long.xml")
+    res = invoke(["yolo", "build", xml, tmp_path / "ds", "--split", "0.8,0.2,0", "--gap", "5"])
+    assert res.exit_code == 0, res.output
+    assert "gap_frames: " in res.output
+    val, train = _frames(tmp_path / "ds", "val"), _frames(tmp_path / "ds", "train")
+    assert min(abs(t - v) for t in train for v in val) > 5
+    res = invoke(["yolo", "build", xml, tmp_path / "ds2", "--gap", "-1"])
+    assert res.exit_code == 2 and "--gap" in error_line(res)
+
+
 def test_several_videos_are_still_split_whole(tmp_path: Path) -> None:
     tasks = []
     for i in range(4):

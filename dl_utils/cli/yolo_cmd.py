@@ -38,6 +38,12 @@ def build_cmd(
         str, typer.Option("--empty-frames", help="keep or drop frames without objects.")
     ] = "keep",
     every: Annotated[int, typer.Option("--every", help="Keep every N-th task frame.")] = 1,
+    gap: Annotated[
+        int | None,
+        typer.Option(
+            "--gap", help="One video cut into blocks: frames left out between splits (default: 2%)."
+        ),
+    ] = None,
     allow_missing: Annotated[
         bool,
         typer.Option("--allow-missing", help="Build without frames whose image is missing (default: fail)."),
@@ -57,6 +63,7 @@ def build_cmd(
         usage("--classes and --superclasses go together")
     check_number("--previews", previews, minimum=0)
     check_number("--every", every, minimum=1)
+    check_number("--gap", gap, minimum=0)
     if out.exists() and not out.is_dir():
         fail(f"{out}: is a file, expected a folder to write")
     mapping = None
@@ -81,6 +88,7 @@ def build_cmd(
         every=every,
         progress=True,
         allow_missing=allow_missing,
+        gap=gap,
     )
     typer.echo(report.summary())
 

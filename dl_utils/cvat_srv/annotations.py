@@ -61,7 +61,7 @@ from dl_utils.cvat_srv.refs import parse_ref
 from dl_utils.utils import get_logger, write_text_atomic
 
 if TYPE_CHECKING:  # pragma: no cover
-    from dl_utils.cvat_srv.client import Server
+    from dl_utils.cvat_srv.protocol import ServerLike as Server
 
 __all__ = ["MODES", "PushResult", "edit", "pull", "push", "undo", "STAMP_KEY"]
 

@@ -22,7 +22,7 @@ from dl_utils.cvat_srv.waiting import wait_request
 from dl_utils.utils import get_logger
 
 if TYPE_CHECKING:  # pragma: no cover
-    from dl_utils.cvat_srv.client import Server
+    from dl_utils.cvat_srv.protocol import ServerLike as Server
 
 __all__ = ["download_backup", "download_result", "restore_backup", "upload_and_wait"]
 

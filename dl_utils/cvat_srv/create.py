@@ -29,7 +29,7 @@ from dl_utils.cvat_srv.objects import ServerProject, ServerTask, get_project
 from dl_utils.utils import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS, get_logger, natural_key
 
 if TYPE_CHECKING:  # pragma: no cover
-    from dl_utils.cvat_srv.client import Server
+    from dl_utils.cvat_srv.protocol import ServerLike as Server
 
 __all__ = ["TaskOptions", "create_project", "create_task", "labels_from_any"]
 

@@ -27,7 +27,7 @@ from dl_utils.cvat_srv.waiting import wait_request
 from dl_utils.utils import get_logger
 
 if TYPE_CHECKING:  # pragma: no cover
-    from dl_utils.cvat_srv.client import Server
+    from dl_utils.cvat_srv.protocol import ServerLike as Server
 
 __all__ = ["check_format", "export_dataset", "import_dataset", "list_formats"]
 

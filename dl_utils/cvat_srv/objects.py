@@ -26,7 +26,7 @@ from dl_utils.cvat_srv.errors import CvatServerError, NotFound
 from dl_utils.cvat_srv.refs import Ref, parse_ref
 
 if TYPE_CHECKING:  # pragma: no cover
-    from dl_utils.cvat_srv.client import Server
+    from dl_utils.cvat_srv.protocol import ServerLike as Server
 
 __all__ = [
     "ServerJob",

@@ -34,7 +34,7 @@ from dl_utils.cvat_srv.objects import ServerProject, ServerTask, get_project, ge
 from dl_utils.utils import get_logger
 
 if TYPE_CHECKING:  # pragma: no cover
-    from dl_utils.cvat_srv.client import Server
+    from dl_utils.cvat_srv.protocol import ServerLike as Server
 
 __all__ = ["apply_distribution", "check_transfer", "copy_task", "move_task"]
 

@@ -14,7 +14,7 @@ from dl_utils.cvat_srv.errors import ServerJobError, one_line
 from dl_utils.utils import get_logger
 
 if TYPE_CHECKING:  # pragma: no cover
-    from dl_utils.cvat_srv.client import Server
+    from dl_utils.cvat_srv.protocol import ServerLike as Server
 
 __all__ = ["wait_request"]
 

@@ -71,6 +71,9 @@ CASES: dict[str, Case] = {
     "autoannotate dino: missing model": Case(
         "autoannotate dino {missing}.pth {video} {out}.xml --classes car", 1, "{missing}.pth"
     ),
+    "autoannotate sam2: missing model": Case(
+        "autoannotate sam2 {missing}.pt {video} {out}.xml", 1, "{missing}.pt"
+    ),
     # cvat (offline)
     "cvat info: missing": Case("cvat info {missing}.xml", 1, "{missing}.xml: does not exist"),
     "cvat info: wrong file type": Case("cvat info {txt}", 1, "{txt}"),

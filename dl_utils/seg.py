@@ -311,9 +311,18 @@ class _Frames:
                 hits = (
                     [p / str(video)] if (p / str(video)).is_file() else sorted(p.rglob(Path(str(video)).name))
                 )
-                if not hits:
+                self.path = p
+                frames = getattr(self.task, "frames", None)
+                # a video task exported "with images" (CVAT: images/frame_000000.PNG): frames as files
+                as_images = (
+                    not hits
+                    and frames is not None
+                    and len(frames)
+                    and self.file_for(str(frames["name"].iat[0]))
+                )
+                if not hits and not as_images:
                     raise FileNotFoundError(f"task {self.task.name!r}: video {video!r} not found under {p}")
-                p = hits[0]
+                p = hits[0] if hits else p
             self.path = p
 
     def file_for(self, name: str) -> Path | None:

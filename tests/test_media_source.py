@@ -218,3 +218,30 @@ def test_media_source_round_trips_nothing_into_the_files(tmp_path):
     again = cvat.load(moved / "annotations.xml")
     for a, b in zip(again.tasks, proj.tasks, strict=True):
         assert a.diff(b) == [] and a.media_source != b.media_source
+
+
+def test_video_task_exported_with_images(tmp_path):
+    # CVAT's "CVAT for video 1.1" export with images: annotations.xml + images/frame_000000.PNG
+    video = tmp_path / "src" / "match_01.mp4"
+    write_video(video, 12)
+    export = tmp_path / "export"
+    task = _video_task()
+    task.start_frame, task.frame_step = 0, 1
+    cvat.save(task, export / "annotations.xml")
+    reader = VideoReader(video)
+    try:
+        for f in range(12):
+            write_png(export / "images" / f"frame_{f:06d}.PNG", reader.get_frame(f))
+        loaded = cvat.load(export / "annotations.xml")
+        assert loaded.media_source == MediaSource(export / "images")
+        out = tmp_path / "ds"
+        report = yolo.build_dataset([loaded], out, task="detect", split=(1, 0, 0))
+        images = sorted(out.rglob("images/*/*.*"))
+        assert len(images) == sum(report.images.values()) == 12
+        for p in images:
+            frame = int(p.stem.rsplit("_", 1)[1])
+            assert abs(_band(p) - float(reader.get_frame(frame)[:, :8].mean())) < 2, p.name
+        res = build_seg_dataset([loaded], tmp_path / "seg")
+        assert len(res.index) == 12
+    finally:
+        reader.close()

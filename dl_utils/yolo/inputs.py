@@ -55,6 +55,7 @@ class TaskSource:
     origin: str = ""
     fingerprint: str = ""
     _index: dict[str, list[Path]] | None = field(default=None, repr=False)
+    _as_images: bool | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         if self.media is not None:
@@ -64,7 +65,21 @@ class TaskSource:
 
     @property
     def is_video(self) -> bool:
-        return bool(self.task.media) or (self.media is not None and self.media.is_file())
+        if self.media is not None and self.media.is_file():
+            return True
+        if not self.task.media:
+            return False
+        # a video task exported "with images" (CVAT: images/frame_000000.PNG, no video): its
+        # frames are read as images when the folder holds no video but holds its first frame
+        if self._as_images is None:
+            self._as_images = bool(
+                self.media is not None
+                and self.media.is_dir()
+                and self.video is None
+                and len(self.task.frames)
+                and self.image_path(str(self.task.frames["name"].iat[0])) is not None
+            )
+        return not self._as_images
 
     @property
     def video(self) -> Path | None:

@@ -202,3 +202,30 @@ def test_partial_push_reports_written_jobs_and_undo_restores_them(
             compare_annotations(labeled_data_to_table(now, labels), labeled_data_to_table(before[j], labels))
             == []
         )
+
+
+def test_job_pull_push_and_personal_workspace(cvat_server, cvat_srv, cvat_project, tmp_path: Path) -> None:
+    task = make_synthetic_task(n_frames=10, n_tracks=3, n_shapes=6, n_tags=2, video=False, seed=21,
+                               track_types=("rectangle", "ellipse", "points"))  # fmt: skip
+    st = cvat_srv.create_task(
+        "jobs", make_images(tmp_path / "i", 10), project=cvat_project, options=TaskOptions(segment_size=5),
+        annotations=task,
+    )  # fmt: skip
+    first, second = st.jobs()
+    part = cvat_srv.pull(f"{cvat_srv.url}/tasks/{st.id}/jobs/{second.id}")
+    assert [(j.start, j.stop, j.id) for j in part.jobs] == [(5, 9, second.id)]
+    before_first = cvat_srv.call("jobs", "retrieve_annotations", first.id)
+    part.annotations = part.annotations[part.annotations["type"] != "tag"]
+    res = cvat_srv.push(part)
+    assert res.job_ids == [second.id] and res.verified
+    assert "tag" not in set(
+        cvat_srv.pull(part.meta["cvat_srv"]["task_id"], job=second.id).annotations["type"]
+    )
+    assert cvat_srv.call("jobs", "retrieve_annotations", first.id) == before_first  # other job untouched
+    bad = part.copy(annotations=task.annotations)  # rows of job 1 do not belong in job 2
+    with pytest.raises(ValueError, match=r"outside its frames 5\.\.9"):
+        cvat_srv.push(bad)
+    with cs.connect(
+        cvat_server.url, user=cvat_server.user, password=cvat_server.password, org=""
+    ) as personal:
+        assert personal.org is None and st.id in [t.id for t in personal.tasks(project=cvat_project)]

@@ -5,8 +5,8 @@ configured in one place: ``connect(retry=...)`` takes a :class:`RetryPolicy` (th
 lives in :mod:`dl_utils.cvat_srv.retry`), a ``urllib3.util.Retry`` or a number of retries.
 
 Credentials come from the arguments or ``CVAT_URL``/``CVAT_USER``/``CVAT_PASSWORD``/
-``CVAT_ACCESS_TOKEN``. The password is used once to log in and not kept; the session cookie or
-token stays inside the SDK client. Neither appears in reprs, logs or exception messages
+``CVAT_ACCESS_TOKEN``. The password is used once to log in (and kept only by the scrubber that
+masks it in error messages); the session cookie or token stays inside the SDK client. Neither appears in reprs, logs or exception messages
 (:class:`~dl_utils.cvat_srv.errors.Scrubber`).
 
 Example:

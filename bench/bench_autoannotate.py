@@ -12,7 +12,12 @@ Sections (each a function; ``main`` runs them all, or those named by ``--only``)
   batched. The ratio is reported.
 
 Every section checks that both sides give the same answer before printing the ratio.
-The SAM2 sections (video propagation, ``dl_utils.sam2al``) are added to ``SECTIONS`` below.
+* ``sam2_objects`` — SAM2 video propagation, 10 objects on one 100-frame video (hiera-t, random
+  weights, 128 px input): SAM2's own predictor once per object (the seed's way: every frame
+  loaded and encoded again per object) vs :class:`dl_utils.sam2al.Sam2VideoAnnotator` with all
+  objects in one pass. Target: >= 5x; the worst mask IoU between the two is printed.
+* ``sam2_memory`` — peak RSS (separate processes) on 200 vs 800 frames: sam2al's whole
+  propagation (target: grows <= 10 %) beside SAM2's own ``init_state`` alone.
 
 Usage:
     python bench/bench_autoannotate.py                       # every section
@@ -24,6 +29,7 @@ from __future__ import annotations
 import argparse
 import tempfile
 import time
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 
@@ -183,11 +189,157 @@ def bench_dino_frames(args: argparse.Namespace) -> dict[str, float]:
 
 
 # ---------------------------------------------------------------------------------------------
+# SAM2 video propagation (dl_utils.sam2al)
+
+_SAM2_CONFIG = "configs/sam2.1/sam2.1_hiera_t.yaml"
+
+
+def _sam2_frame(i: int, h: int = 240, w: int = 320, objects: int = 10) -> np.ndarray:
+    """Objects drifting right, one per column band (deterministic)."""
+    img = np.full((h, w, 3), 30, np.uint8)
+    for k in range(objects):
+        x = (12 + 30 * k + i) % (w - 20)
+        y = 20 + (k % 4) * 50
+        img[y : y + 24, x : x + 18] = (50 + 20 * k, 255 - 20 * k, 120)
+    return img
+
+
+def _sam2_jpegs(root: Path, n: int, h: int = 240, w: int = 320) -> Path:
+    from PIL import Image
+
+    folder = root / f"jpg{n}"
+    folder.mkdir(parents=True, exist_ok=True)
+    for i in range(n):
+        Image.fromarray(_sam2_frame(i, h, w)).save(folder / f"{i:05d}.jpg", quality=92)
+    return folder
+
+
+def _sam2_predictor(size: int) -> object:
+    import torch
+
+    from dl_utils.sam2al import load_sam2_video_predictor
+
+    torch.manual_seed(1)
+    return load_sam2_video_predictor(None, config=_SAM2_CONFIG, device="cpu", image_size=size)
+
+
+def bench_sam2_objects(args: argparse.Namespace) -> dict[str, float]:
+    """10 objects on one 100-frame video: SAM2 once per object (the seed's way) vs sam2al in one pass."""
+    import warnings
+
+    from dl_utils.sam2al import Sam2Prompt, Sam2VideoAnnotator
+    from dl_utils.video_utils import FrameSource
+
+    warnings.filterwarnings("ignore")
+    n, k = args.sam2_frames, args.sam2_objects
+    pred = _sam2_predictor(args.sam2_size)
+    prompts = [
+        Sam2Prompt(j, 0, "obj", box=(12 + 30 * j, 20 + (j % 4) * 50, 30 + 30 * j, 44 + (j % 4) * 50))
+        for j in range(k)
+    ]
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = _sam2_jpegs(Path(tmp), n)
+        ref: dict[int, dict[int, np.ndarray]] = {}
+
+        def reference() -> None:
+            for p in prompts:  # a fresh SAM2 state (every frame loaded and encoded) per object
+                state = pred.init_state(str(folder))  # type: ignore[attr-defined]
+                pred.add_new_points_or_box(state, p.frame, p.obj_id, box=np.asarray(p.box))  # type: ignore[attr-defined]
+                ref[p.obj_id] = {
+                    f: (m[0, 0] > 0).numpy()
+                    for f, _, m in pred.propagate_in_video(state)  # type: ignore[attr-defined]
+                }
+
+        got: dict[int, dict[int, np.ndarray]] = {}
+
+        def ours() -> None:
+            ann = Sam2VideoAnnotator(pred)
+            with FrameSource(folder) as src:
+                for f, ids, masks, _ in ann.propagate(src, prompts):
+                    for i, oid in enumerate(ids):
+                        got.setdefault(oid, {})[f] = masks[i]
+
+        import contextlib
+        import io
+
+        with contextlib.redirect_stderr(io.StringIO()):  # SAM2's tqdm bars
+            t_ref = _best(reference, 1)
+        t_ours = _best(ours, max(1, args.repeat))
+    worst = 1.0
+    for oid, frames in ref.items():
+        for f, a in frames.items():
+            b = got[oid][f]
+            u = np.logical_or(a, b).sum()
+            worst = min(worst, float(np.logical_and(a, b).sum() / u) if u else 1.0)
+    ratio = t_ref / t_ours
+    print(
+        f"  {k} objects x {n} frames, hiera-t at {args.sam2_size} px: SAM2 per object {t_ref:.1f} s, "
+        f"sam2al one pass {t_ours:.1f} s  ratio: {ratio:.1f}x (target >= 5x); worst mask IoU {worst:.4f}"
+    )
+    return {"sam2_objects_ratio": ratio, "sam2_objects_worst_iou": worst}
+
+
+def _sam2_rss_child(kind: str, n: int, size: int, folder: str, queue: object) -> None:
+    import resource
+    import warnings
+
+    warnings.filterwarnings("ignore")
+    import contextlib
+    import io
+
+    import torch
+
+    torch.set_num_threads(max(1, torch.get_num_threads()))
+    pred = _sam2_predictor(size)
+    with contextlib.redirect_stderr(io.StringIO()):
+        if kind == "sam2_init_state":
+            pred.init_state(folder)  # type: ignore[attr-defined]
+        else:
+            from dl_utils.sam2al import Sam2Prompt, Sam2VideoAnnotator
+            from dl_utils.video_utils import FrameSource
+
+            ann = Sam2VideoAnnotator(pred)
+            with FrameSource(folder) as src:
+                ann.annotate(src, [Sam2Prompt(0, 0, "obj", box=(12, 20, 30, 44))])
+    queue.put(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)  # type: ignore[attr-defined]
+
+
+def bench_sam2_memory(args: argparse.Namespace) -> dict[str, float]:
+    """Peak RSS on 200 vs 800 frames: sam2al (whole propagation) vs SAM2's own init_state alone."""
+    import multiprocessing as mp
+
+    ctx = mp.get_context("spawn")
+    small, large = args.sam2_rss_frames
+    res: dict[tuple[str, int], float] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        folders = {n: _sam2_jpegs(Path(tmp), n) for n in (small, large)}
+        for kind in ("sam2al", "sam2_init_state"):
+            for n in (small, large):
+                q = ctx.Queue()
+                proc = ctx.Process(target=_sam2_rss_child, args=(kind, n, args.sam2_size, str(folders[n]), q))
+                proc.start()
+                res[(kind, n)] = q.get()
+                proc.join()
+    out: dict[str, float] = {}
+    for kind in ("sam2al", "sam2_init_state"):
+        a, b = res[(kind, small)], res[(kind, large)]
+        growth = (b / a - 1) * 100
+        print(
+            f"  {kind:16s} peak RSS {small} frames {a:7.0f} MB, {large} frames {b:7.0f} MB: "
+            f"+{growth:.1f} %" + ("  (target <= 10 %)" if kind == "sam2al" else "")
+        )
+        out[f"{kind}_rss_growth_pct"] = growth
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
 
 #: name -> section function; the sam2al sections are registered here too.
 SECTIONS: dict[str, Callable[[argparse.Namespace], dict[str, float]]] = {
     "sam_boxes": bench_sam_boxes,
     "dino_frames": bench_dino_frames,
+    "sam2_objects": bench_sam2_objects,
+    "sam2_memory": bench_sam2_memory,
 }
 
 
@@ -206,11 +358,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--dino-height", type=int, default=240)
     p.add_argument("--dino-width", type=int, default=320)
     p.add_argument("--dino-batch", type=int, default=8)
+    p.add_argument("--sam2-size", type=int, default=128, help="SAM2 input size (1024 in production)")
+    p.add_argument("--sam2-frames", type=int, default=100)
+    p.add_argument("--sam2-objects", type=int, default=10)
+    p.add_argument("--sam2-rss-frames", type=int, nargs=2, default=(200, 800))
     return p.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> dict[str, float]:
     args = parse_args(argv)
+    warnings.filterwarnings("ignore")  # groundingdino/timm deprecation chatter
     import torch
 
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, CPU")

@@ -28,9 +28,11 @@ RUN_ELSEWHERE = {
     "yolo_annotator.md": "tests/test_yolo_annotator.py",
 }
 SKETCHES = {
-    "alb_utils.md": "shows the call shapes over the user's images, boxes and keypoints",
-    "pt_utils.md": "shows fit() over the user's model and data loaders",
-    "tf_utils.md": "needs TensorFlow (the tf extra) and the user's model",
+    "tf_utils.md": "needs TensorFlow (the tf extra, not in the test environment) and the user's model",
+    "cvat_srv.md": "talks to a CVAT server at cvat.example.com (server tests use ../shared/cvat-server)",
+    "dinoal.md": "loads a real GroundingDINO checkpoint by path (nothing is downloaded in tests)",
+    "samal.md": "loads a real SAM checkpoint by path (nothing is downloaded in tests)",
+    "ipy_utils.md": "widgets over the user's own files in a notebook",
 }
 PAGES = ["README.md", *sorted(p.name for p in DOCS.glob("*.md") if markdown_blocks(p))]
 CHECKED = [p for p in PAGES if p not in RUN_ELSEWHERE and p not in SKETCHES]
@@ -99,6 +101,17 @@ def doc_world(root: Path) -> None:
         )
     with zipfile.ZipFile(root / "empty.zip", "w"):
         pass
+    # a pose dataset of hands: 4 keypoints, left/right pairs
+    hands = root / "datasets" / "hands"
+    for i in range(3):
+        write_png(hands / "images" / "train" / f"{i}.png", rng.integers(0, 255, (96, 128, 3), dtype=np.uint8))
+        (hands / "labels" / "train").mkdir(parents=True, exist_ok=True)
+        (hands / "labels" / "train" / f"{i}.txt").write_text(
+            "0 0.3 0.5 0.4 0.6 0.2 0.3 2 0.4 0.3 2 0.2 0.7 1 0.4 0.7 2\n"
+        )
+    (hands / "data.yaml").write_text(
+        "train: images/train\nval: images/train\nnames: {0: hand}\nkpt_shape: [4, 3]\nflip_idx: [1, 0, 3, 2]\n"
+    )
 
 
 @pytest.fixture()

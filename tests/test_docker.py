@@ -257,6 +257,7 @@ def test_dockerfile_base_is_pinned_and_bakes_no_token(dockerfile: Path) -> None:
         bases
     )
     assert not re.search(r"(JUPYTER_TOKEN|token)\s*=", text, re.I)
+    assert re.search(r"--no-deps --no-build-isolation groundingdino-py==\d", text)  # as the Makefile does
     assert "docker push" not in text
 
 

@@ -92,3 +92,37 @@ def test_dataset_html_shows_classes_splits_and_labelled_thumbnails(tmp_path) -> 
     imgs = _images(page)
     assert len(imgs) == 2 and imgs[0].any()  # the box was drawn on the black image
     assert "no data.yaml" in dataset_html(tmp_path)
+
+
+def test_inline_previews_gif_mp4_grid_and_html(tmp_path) -> None:
+    pytest.importorskip("av")
+    pytest.importorskip("IPython")
+    from PIL import Image
+
+    from dl_utils import ipy_utils
+    from dl_utils.video_utils import write_video
+
+    video = tmp_path / "clip.mp4"
+    write_video(video, np.zeros((10, 48, 64, 3), np.uint8), fps=5)
+    task = Task(
+        labels=[LabelSpec("car")], size=10, width=64, height=48,
+        annotations=[
+            {"frame": 0, "label": "car", "type": "rectangle", "points": [4, 4, 30, 30], "track_id": 0},
+            {"frame": 9, "label": "car", "type": "rectangle", "points": [30, 10, 60, 40], "track_id": 0},
+        ],
+    )  # fmt: skip
+    gif = ipy_utils.show_preview(task, video, max_frames=5, width=64, show_frame_numbers=False)
+    assert gif.format == "gif"
+    im = Image.open(__import__("io").BytesIO(gif.data))
+    assert im.n_frames == 5
+    im.seek(2)  # an interpolated frame of the track: the box is drawn although no row names frame 4/5
+    assert np.asarray(im.convert("RGB")).any()
+    mp4 = ipy_utils.show_preview(task, video, fmt="mp4", max_frames=4)
+    assert mp4.embed and len(mp4.data) > 100 and "video/mp4" in mp4._repr_html_()
+    with pytest.raises(ValueError, match="fmt must be"):
+        ipy_utils.show_preview(task, video, fmt="avi")
+    grid = ipy_utils.show_grid(video, task, n=4, cols=2, tile_width=64)
+    sheet = cv2.imdecode(np.frombuffer(grid.data, np.uint8), cv2.IMREAD_COLOR)
+    assert sheet.shape[1] == 2 * 64 + 3 * 2 and sheet.any()
+    assert "<table" in ipy_utils.show_task(task, video).data
+    assert "no data.yaml" in ipy_utils.show_dataset(tmp_path).data

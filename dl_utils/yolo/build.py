@@ -724,7 +724,7 @@ def build_dataset(
     }
     if out.exists() and not out.is_dir():
         raise NotADirectoryError(f"output {out} is a file; a dataset is a folder (choose another path)")
-    if out.exists() and overwrite:
+    if out.exists():  # with or without overwrite: only our own datasets are ever replaced
         _check_replaceable(out)
     if out.exists():
         old = out / MANIFEST
@@ -1104,7 +1104,7 @@ def _check_replaceable(out: Path) -> None:
         shown = ", ".join(entries[:5]) + (f", ... ({len(entries)} entries)" if len(entries) > 5 else "")
         raise FileExistsError(
             f"{out} is not a dataset built by dl_utils (no {MANIFEST}) and holds {shown}; "
-            "refusing to replace it even with overwrite=True: remove it yourself or choose another folder"
+            "it is never replaced (not even with overwrite=True): remove it yourself or choose another folder"
         )
 
 

@@ -245,3 +245,25 @@ def test_video_task_exported_with_images(tmp_path):
         assert len(res.index) == 12
     finally:
         reader.close()
+
+
+def test_saving_a_loaded_backup_keeps_its_media(tmp_path):
+    video = tmp_path / "src" / "match_01.mp4"
+    write_video(video, 12)
+    cvat.save(_video_task(), tmp_path / "a.zip", media=video)
+    task = cvat.load(tmp_path / "a.zip").select(labels=["car"])
+    cvat.save(task, tmp_path / "b.zip")  # no media=: the video the task was loaded with
+    with zipfile.ZipFile(tmp_path / "b.zip") as zf:
+        assert zf.read("data/match_01.mp4") == video.read_bytes()
+    again = cvat.load(tmp_path / "b.zip")
+    assert again.diff(task) == [] and again.media_source == MediaSource(tmp_path / "b.zip", "data/")
+    # images beside an XML go into the backup too; missing ones: written without media, with a warning
+    xml = _project_export(tmp_path / "export")
+    train = cvat.load(xml).tasks[0]
+    cvat.save(train, tmp_path / "train.zip")
+    with zipfile.ZipFile(tmp_path / "train.zip") as zf:
+        assert {"data/img0.png", "data/img1.png", "data/img2.png"} <= set(zf.namelist())
+    (xml.parent / "images" / "Train" / "img2.png").unlink()
+    cvat.save(cvat.load(xml).tasks[0], tmp_path / "train2.zip")
+    with zipfile.ZipFile(tmp_path / "train2.zip") as zf:
+        assert not any(n.endswith(".png") for n in zf.namelist())

@@ -375,7 +375,8 @@ def save(
     """Validate ``obj`` and write it atomically in ``format`` (from the extension when omitted).
 
     ``.xml`` → cvat-video when a task has tracks or a video, else cvat-images; ``.zip`` → backup;
-    ``.json`` → api-json. ``media`` (backups): the video or the frames folder. ``precision``
+    ``.json`` → api-json. ``media`` (backups): the video or the frames folder (default for a
+    task: where it was loaded from, ``task.media_source``, when every frame is there). ``precision``
     (XML): decimals for coordinates (None = lossless, 2 = like CVAT). ``check=False`` skips
     validation (for tests and salvage only). What ``format`` cannot hold (tags in CVAT for video,
     ground-truth/consensus job annotations outside backups) is refused unless ``lossy=True``;
@@ -399,6 +400,8 @@ def save(
     if fmt in ("cvat-images", "cvat-video"):
         return write_xml(obj, p, video=fmt == "cvat-video", precision=precision, overwrite=overwrite)
     if fmt == "backup":
+        if media is None and isinstance(obj, Task) and getattr(obj, "media_source", None) is not None:
+            return _backup_with_own_media(obj, p, overwrite)
         return write_backup(obj, p, media=media, overwrite=overwrite)
     if isinstance(obj, Project):
         plabels = _with_ids(obj.labels)
@@ -413,6 +416,21 @@ def save(
     with atomic_write(p, "w", overwrite=overwrite) as fh:
         fh.write(text)
     return p
+
+
+def _backup_with_own_media(task: Task, p: Path, overwrite: bool) -> Path:
+    """A backup of a loaded task with the media it was loaded with (a backup's ``data/``, the video
+    or images beside its XML); without media, with a warning, when they are not all there."""
+    source = task.media_source
+    if source is None:
+        return write_backup(task, p, media=None, overwrite=overwrite)
+    try:
+        return write_backup(task, p, media=source.local(), overwrite=overwrite)
+    except (FileNotFoundError, NotADirectoryError) as exc:
+        log.warning(
+            "task %r: media in %s incomplete (%s); backup written without it", task.name, source.path, exc
+        )
+        return write_backup(task, p, media=None, overwrite=overwrite)
 
 
 def _json_default(o: Any) -> Any:

@@ -126,3 +126,21 @@ def test_inline_previews_gif_mp4_grid_and_html(tmp_path) -> None:
     assert sheet.shape[1] == 2 * 64 + 3 * 2 and sheet.any()
     assert "<table" in ipy_utils.show_task(task, video).data
     assert "no data.yaml" in ipy_utils.show_dataset(tmp_path).data
+
+
+def test_a_built_dataset_shows_itself(tmp_path) -> None:
+    from dl_utils import yolo
+
+    task = Task(
+        labels=[LabelSpec("car")], size=4, width=40, height=40,
+        frames=[{"frame": i, "name": f"{i}.png", "width": 40, "height": 40} for i in range(4)],
+        annotations=[{"frame": i, "label": "car", "type": "rectangle", "points": [5, 5, 25, 25]} for i in range(4)],
+    )  # fmt: skip
+    images = tmp_path / "images"
+    images.mkdir()
+    for i in range(4):
+        cv2.imwrite(str(images / f"{i}.png"), np.zeros((40, 40, 3), np.uint8))
+    report = yolo.build_dataset([(task, images)], tmp_path / "ds", task="detect", split=(1.0, 0.0, 0.0))
+    page = report._repr_html_()
+    assert "YOLO dataset" in page and "task detect" in page and "1 classes: car" in page
+    assert len(_images(page)) >= 1

@@ -74,6 +74,11 @@ class BuildReport:
     stats: pd.DataFrame = field(default_factory=pd.DataFrame)
     elapsed: float = 0.0
 
+    def _repr_html_(self) -> str:  # a notebook cell ending with a build shows the dataset
+        from dl_utils.cvat.html_repr import dataset_html
+
+        return dataset_html(self)
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "out_dir": str(self.out_dir),

@@ -335,3 +335,5 @@ def test_unexpected_errors_are_one_line_too(monkeypatch: pytest.MonkeyPatch, tmp
     res = invoke(["yolo", "build", tmp_path / "export", tmp_path / "ds"])
     assert res.exit_code == 1
     assert error_line(res) == "error: something odd (RuntimeError; run with dl-utils -v for details)"
+    res = invoke(["-v", "yolo", "build", tmp_path / "export", tmp_path / "ds"])  # -v: the real exception
+    assert isinstance(res.exception, RuntimeError)

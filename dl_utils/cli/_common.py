@@ -198,6 +198,12 @@ def _message(exc: BaseException) -> str:
 
 
 def _verbose() -> bool:
+    """``dl-utils -v``: the root command's ``--verbose`` (else: the dl_utils logger at DEBUG)."""
+    ctx = _current_context()
+    if ctx is not None:
+        root = ctx.find_root()
+        if "verbose" in root.params:
+            return bool(root.params["verbose"])
     return logging.getLogger("dl_utils").isEnabledFor(logging.DEBUG)
 
 

@@ -24,6 +24,7 @@ RUN_ELSEWHERE = {
     "annotators.md": "tests/test_annotators.py",
     "cv_utils.md": "tests/test_cv_utils_docs.py",
     "onnx_utils.md": "tests/test_onnx_utils.py",
+    "sam2al.md": "tests/test_sam2al.py",
     "video_utils.md": "tests/test_video_utils_docs.py",
     "yolo_annotator.md": "tests/test_yolo_annotator.py",
 }

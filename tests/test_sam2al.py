@@ -325,3 +325,11 @@ def test_checkpoint_errors(tmp_path) -> None:
         load_sam2_video_predictor(missing, image_size=SIZE)
     with pytest.raises(ValueError, match="cannot tell which SAM2 model"):
         sam2_config_for("my_model.pt")
+
+
+def test_doc_examples(tmp_path, monkeypatch) -> None:
+    from _doc_examples import run_markdown_examples, run_module_doctests
+
+    monkeypatch.chdir(tmp_path)
+    assert run_markdown_examples("sam2al.md") == 2
+    assert run_module_doctests("dl_utils.sam2al").failed == 0

@@ -153,7 +153,7 @@ def test_backup_download_restore_task_and_project(cvat_srv, cvat_project, tmp_pa
     try:
         assert isinstance(proj, cs.ServerProject) and proj.id != cvat_project.id
         assert [t.name for t in proj.tasks()] == ["to back up"]
-        assert [lb.name for lb in proj.labels] == [lb.name for lb in cvat_project.labels]
+        assert sorted(lb.name for lb in proj.labels) == sorted(lb.name for lb in cvat_project.labels)
     finally:
         cvat_srv.api.projects_api.destroy(proj.id)
     with pytest.raises(ValueError, match="not a CVAT task or project backup"):

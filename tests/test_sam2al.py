@@ -17,6 +17,7 @@ torch = pytest.importorskip("torch")
 
 from PIL import Image  # noqa: E402
 
+from dl_utils.annotators import Annotator  # noqa: E402
 from dl_utils.cv_utils import Mask  # noqa: E402
 from dl_utils.cvat import Task, normalize_annotations  # noqa: E402
 from dl_utils.cvat.tracks import interpolate_tracks  # noqa: E402
@@ -282,6 +283,7 @@ def test_annotate_task(predictor, video) -> None:
         height=H,
     )
     ann = Sam2VideoAnnotator(predictor, output="rectangle")
+    assert isinstance(ann, Annotator) and ann.spec.kind == "tracking"
     out = ann.annotate_task(task, FrameSource(video))
     assert ann.last_propagated == [0, 1]  # the track and the standalone polygon (a mask prompt)
     prompts = prompts_from_annotations(task.annotations, frame_size=(H, W))

@@ -385,7 +385,7 @@ def _sam2_cli_prompts(boxes: list[str], points: list[str], first_id: int = 0) ->
     """``FRAME:LABEL:x1,y1,x2,y2`` boxes and ``FRAME:LABEL:x,y[;x,y...]`` clicks, one object each."""
     from dl_utils.sam2al import Sam2Prompt
 
-    out = []
+    out: list[Any] = []
     for opt, specs in (("--box", boxes), ("--point", points)):
         for spec in specs:
             parts = spec.split(":")

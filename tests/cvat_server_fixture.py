@@ -2,7 +2,8 @@
 
 * ``cvat_server`` (session): the server's URL and login. ``DL_UTILS_CVAT_URL`` (+
   ``DL_UTILS_CVAT_USER``/``DL_UTILS_CVAT_PASSWORD``) points at a running server; otherwise
-  ``../shared/cvat-server/cvat-server up`` (next to the repository) starts the local one
+  ``../shared/cvat-server/cvat-server up`` (next to the repository; another script with
+  ``DL_UTILS_CVAT_SERVER_SCRIPT``) starts the local one
   (idempotent: a running server is reused). With neither, every server test is skipped with one
   line saying how to run them.
 * ``cvat_srv`` (session): a :class:`dl_utils.cvat_srv.Server` logged in as that user.
@@ -23,7 +24,9 @@ import numpy as np
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-SERVER_SCRIPT = REPO.parent / "shared" / "cvat-server" / "cvat-server"
+SERVER_SCRIPT = Path(
+    os.environ.get("DL_UTILS_CVAT_SERVER_SCRIPT", REPO.parent / "shared" / "cvat-server" / "cvat-server")
+)
 HOW_TO = (
     "CVAT server tests need a server: run them where ../shared/cvat-server/cvat-server exists, "
     "or set DL_UTILS_CVAT_URL, DL_UTILS_CVAT_USER and DL_UTILS_CVAT_PASSWORD"

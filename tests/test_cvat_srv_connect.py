@@ -153,3 +153,21 @@ def test_credentials_never_in_logs_reprs_errors_or_files(
         assert not any(secret in h for h in haystacks), "a credential leaked"
     assert len(list((tmp_path / "undo").glob("*.json"))) >= 1  # the undo file was checked too
     assert "cvat_sdk" in sys.modules
+
+
+def test_server_tests_skip_with_one_line_without_a_server(tmp_path: Path) -> None:
+    import os
+    import subprocess
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DL_UTILS_CVAT_")}
+    env["DL_UTILS_CVAT_SERVER_SCRIPT"] = str(tmp_path / "no-such-script")
+    out = subprocess.run(
+        [sys.executable, "-m", "pytest", __file__, "-q", "-rs", "-p", "no:cacheprovider",
+         "-k", "connect_from_environment or wrong_password"],
+        capture_output=True, text=True, env=env, cwd=Path(__file__).parents[1], timeout=300,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stdout[-2000:]
+    skips = [line for line in out.stdout.splitlines() if line.startswith("SKIPPED")]
+    reasons = {line.split(": ", 1)[1] for line in skips}  # one line per test, all the same reason
+    assert len(skips) == 2 and len(reasons) == 1, out.stdout[-2000:]
+    assert "DL_UTILS_CVAT_URL" in reasons.pop() and "Error" not in out.stdout

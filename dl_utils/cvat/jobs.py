@@ -187,7 +187,9 @@ def slice_job(
     in_range = (frame >= start) & (frame <= stop)
     shared_end = start + max(int(shared_frames), 0)
     if shared_end > start:
-        in_range &= (frame >= shared_end) | _mergeable(df)
+        contested = np.nonzero(in_range & (frame < shared_end) & ~is_track)[0]
+        if len(contested):
+            in_range[contested[~_mergeable(df.iloc[contested])]] = False
     standalone = df.loc[~is_track & in_range]
     tracks = df.loc[is_track].sort_values(["track_id", "frame"], kind="stable")
     if shared_end > start and len(tracks):
@@ -231,7 +233,10 @@ def slice_job(
         return tr._finish([standalone.reset_index(drop=True)])
     sel = tracks.loc[np.isin(tid, inside)]
     expanded = tr.interpolate_tracks(
-        sel, last_frame=stop, mutable_attributes=mutable_attributes, deleted_frames=deleted_frames
+        _shaping_keyframes(sel, start, stop, deleted_frames),
+        last_frame=stop,
+        mutable_attributes=mutable_attributes,
+        deleted_frames=deleted_frames,
     )
     expanded = expanded.loc[expanded["track_id"].notna()]
     exp_by_track = dict(iter(expanded.groupby(expanded["track_id"].to_numpy(dtype=np.int64), sort=False)))
@@ -291,6 +296,31 @@ def _mergeable(df: pd.DataFrame) -> np.ndarray:
         b = _tracks()._bbox(str(types[k]), np.asarray(df["points"].iloc[k], dtype=np.float64))
         out[k] = bool(np.all(np.isfinite(b)) and (b[2] - b[0]) * (b[3] - b[1]) > 0)
     return out
+
+
+def _shaping_keyframes(
+    tracks: pd.DataFrame, start: int, stop: int, deleted_frames: Collection[int] | None
+) -> pd.DataFrame:
+    """The keyframes that shape frames ``start..stop`` of each track (sorted by track, frame):
+    from the last one on or before ``start`` to the first one on or after ``stop`` (keyframes on
+    deleted frames do not count). Interpolating them gives the same shapes there as all of them
+    (every track row carries all its attributes), without expanding the rest of a long track."""
+    tid = tracks["track_id"].to_numpy(dtype=np.int64)
+    f = tracks["frame"].to_numpy(dtype=np.int64)
+    usable = np.ones(len(f), dtype=bool)
+    if deleted_frames:
+        usable = ~np.isin(f, np.fromiter((int(x) for x in deleted_frames), dtype=np.int64))
+    bounds = np.r_[0, np.nonzero(np.diff(tid))[0] + 1, len(tid)]
+    keep = []
+    for a, b in zip(bounds[:-1], bounds[1:], strict=True):
+        ff, uu = f[a:b], usable[a:b]
+        before = np.nonzero(uu & (ff <= start))[0]
+        after = np.nonzero(uu & (ff >= stop))[0]
+        lo = int(before[-1]) if len(before) else 0
+        hi = int(after[0]) + 1 if len(after) else b - a
+        keep.append(np.arange(a + lo, a + hi))
+    idx = np.concatenate(keep) if keep else np.zeros(0, dtype=np.int64)
+    return tracks if len(idx) == len(tracks) else tracks.iloc[idx]
 
 
 def split_tracks_by_jobs(
@@ -407,51 +437,75 @@ def _by_track(df: pd.DataFrame) -> dict[int, pd.DataFrame]:
     }
 
 
-def _window_shapes(
-    groups: dict[int, pd.DataFrame], keys: list[int], end: int, mutable: MutableAttributes
-) -> dict[tuple[int, int], tuple[str, np.ndarray, bool, str]]:
-    """(track, frame) -> (type, points, outside, label) of the interpolated tracks up to ``end - 1``."""
-    if not keys or end <= 0:
-        return {}
-    exp = _tracks().interpolate_tracks(
-        pd.concat([groups[k] for k in keys]), last_frame=end - 1, mutable_attributes=mutable
-    )
-    exp = exp.loc[exp["track_id"].notna()]
-    return {
-        (int(t), int(f)): (ty, p, bool(o), lb)
-        for t, f, ty, p, o, lb in zip(
-            exp["track_id"].to_numpy(dtype=np.int64),
-            exp["frame"].to_numpy(dtype=np.int64),
-            exp["type"],
-            exp["points"],
-            exp["outside"],
-            exp["label"],
-            strict=True,
+def _window_table(groups: dict[int, pd.DataFrame], keys: list[int], start: int, end: int) -> pd.DataFrame:
+    """Rows of the tracks ``keys`` interpolated on frames ``start..end-1`` (only the keyframes
+    that shape those frames are interpolated)."""
+    if not keys or end <= start:
+        return (
+            _tracks()._as_table(pd.concat([groups[k].iloc[0:0] for k in keys[:1]]))
+            if keys
+            else pd.DataFrame()
         )
-    }
+    pieces = []
+    for k in keys:
+        g = groups[k]
+        f = g["frame"].to_numpy(dtype=np.int64)
+        lo = np.nonzero(f <= start)[0]
+        hi = np.nonzero(f >= end)[0]
+        a = int(lo[-1]) if len(lo) else 0
+        b = int(hi[0]) + 1 if len(hi) else len(f)
+        pieces.append(g.iloc[a:b])
+    exp = _tracks().interpolate_tracks(pd.concat(pieces), last_frame=end - 1)
+    exp = exp.loc[exp["track_id"].notna().to_numpy() & (exp["frame"].to_numpy() >= start)]
+    return exp.reset_index(drop=True)
 
 
-def _track_cost(nk: int, ok: int, window: range, n_sh: dict, o_sh: dict, n_label: str, o_label: str) -> float:
-    if n_label != o_label:
-        return 1.0
-    if not any(k[0] == nk for k in n_sh) or not any(k[0] == ok for k in o_sh):
-        return 1.0
-    err, count = 0.0, 0
-    for f in window:
-        s0, s1 = n_sh.get((nk, f)), o_sh.get((ok, f))
-        if s0 is not None and s1 is not None:
-            if s0[2] != s1[2]:
-                err += 1.0
-            elif s0[0] == s1[0] and s0[0] in _COMPARED_TYPES:
-                sim = _tracks().shape_iou([s0[0]], [s0[1]], [s1[0]], [s1[1]])[0, 0]
-                err += 1.0 - float(np.nan_to_num(sim))
-            else:
-                err += 1.0
-            count += 1
-        elif s0 is not None or s1 is not None:
-            err += 1.0
-            count += 1
-    return err / (count or 1)
+def _track_costs(
+    n_groups: dict[int, pd.DataFrame], inter: list[int], o_groups: dict[int, pd.DataFrame], cand: list[int],
+    start: int, end: int,
+) -> np.ndarray:  # fmt: skip
+    """CVAT's track cost matrix (1 - mean agreement over the overlap frames), inter x cand."""
+    cost = np.ones((len(inter), len(cand)))
+    n_first = np.array([int(n_groups[k]["frame"].iloc[0]) for k in inter])
+    o_first = np.array([int(o_groups[k]["frame"].iloc[0]) for k in cand])
+    n_label = np.array([n_groups[k]["label"].iloc[0] for k in inter], dtype=object)
+    o_label = np.array([o_groups[k]["label"].iloc[0] for k in cand], dtype=object)
+    # CVAT scores 0 when either track has no shape before the overlap's end, or the labels differ
+    valid = (n_first[:, None] < end) & (o_first[None, :] < end) & (n_label[:, None] == o_label[None, :])
+    if not valid.any():
+        return cost
+    n_exp = _window_table(n_groups, inter, start, end)
+    o_exp = _window_table(o_groups, cand, start, end)
+    n_pos = {k: i for i, k in enumerate(inter)}
+    o_pos = {k: j for j, k in enumerate(cand)}
+    err = np.zeros(cost.shape)
+    cnt = np.zeros(cost.shape)
+    n_f = n_exp["frame"].to_numpy(dtype=np.int64) if len(n_exp) else np.zeros(0, np.int64)
+    o_f = o_exp["frame"].to_numpy(dtype=np.int64) if len(o_exp) else np.zeros(0, np.int64)
+    for f in range(start, end):
+        a = n_exp.loc[n_f == f] if len(n_exp) else n_exp
+        b = o_exp.loc[o_f == f] if len(o_exp) else o_exp
+        if not len(a) and not len(b):
+            continue
+        na = np.zeros(len(inter), dtype=bool)
+        nb = np.zeros(len(cand), dtype=bool)
+        ia = np.array([n_pos[int(t)] for t in a["track_id"]], dtype=np.int64)
+        ib = np.array([o_pos[int(t)] for t in b["track_id"]], dtype=np.int64)
+        na[ia] = True
+        nb[ib] = True
+        both = na[:, None] & nb[None, :]
+        one = na[:, None] ^ nb[None, :]
+        err += one
+        cnt += one | both
+        if len(a) and len(b):
+            sim = _similarity(a, b)  # same-label rectangles/polygons, else 0
+            same_out = a["outside"].to_numpy(bool)[:, None] == b["outside"].to_numpy(bool)[None, :]
+            pair_err = np.where(same_out, 1.0 - sim, 1.0)
+            err[np.ix_(ia, ib)] += pair_err
+            cnt[np.ix_(ia, ib)] += 0  # already counted in `both`
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = np.where(cnt > 0, err / np.maximum(cnt, 1), 0.0)
+    return np.where(valid, mean, 1.0)
 
 
 def _closing_row(last: pd.Series, end: int) -> dict[Any, Any]:
@@ -483,26 +537,7 @@ def _merge_tracks(
     ]
     matched_old: set[int] = set()
     if cand and inter:
-        window = range(start, end)
-        o_sh = _window_shapes(o_groups, cand, end, mutable)
-        n_sh = _window_shapes(n_groups, inter, end, mutable)
-        cost = np.array(
-            [
-                [
-                    _track_cost(
-                        nk,
-                        ok,
-                        window,
-                        n_sh,
-                        o_sh,
-                        str(n_groups[nk]["label"].iloc[0]),
-                        str(o_groups[ok]["label"].iloc[0]),
-                    )
-                    for ok in cand
-                ]
-                for nk in inter
-            ]
-        )
+        cost = _track_costs(n_groups, inter, o_groups, cand, start, end)
         rows, cols = lsa(cost)
         matched_new: set[int] = set()
         for r, c in zip(rows, cols, strict=True):

@@ -53,7 +53,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from dl_utils.cvat.table import ANNOTATION_COLUMNS, empty_annotations, normalize_annotations
+from dl_utils.cvat.table import (
+    ANNOTATION_COLUMNS,
+    ANNOTATION_DTYPES,
+    empty_annotations,
+    normalize_annotations,
+)
 from dl_utils.utils import get_logger
 
 __all__ = [
@@ -655,7 +660,7 @@ def _frame_from_arrays(cols: Mapping[str, Any]) -> pd.DataFrame:
                 np.asarray(v, dtype=object) if not isinstance(v, np.ndarray) else v, dtype=object
             )
         else:
-            data[c] = pd.Series(v, dtype=empty_annotations()[c].dtype)
+            data[c] = pd.Series(v, dtype=ANNOTATION_DTYPES[c])
     return pd.DataFrame(data)
 
 

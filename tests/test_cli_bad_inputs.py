@@ -136,6 +136,9 @@ CASES: dict[str, Case] = {
     "seg build: missing input": Case("seg build {missing}.xml {out}", 1, "{missing}.xml: does not exist"),
     "seg build: existing output": Case("seg build {xml} {dir}", 1, "{dir}: exists"),
     "seg build: OUT is a file": Case("seg build {xml} {existing}", 1, "{existing}: is a file"),
+    "seg build: a folder that is not a dataset": Case(
+        "seg build {xml} {userdir} --force", 1, "{userdir} is not a"
+    ),
     "seg build: negative --ignore-index": Case(
         "seg build {xml} {out} --ignore-index -1", 2, "--ignore-index"
     ),

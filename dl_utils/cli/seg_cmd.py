@@ -63,6 +63,13 @@ def build_cmd(
         fail(f"{out}: is a file, expected a folder to write")
     if out.exists() and not force:
         fail(f"{out}: exists (pass --force to replace it)")
+    if out.exists() and not (out / "index.csv").is_file() and any(out.iterdir()):
+        held = sorted(p.name for p in out.iterdir())
+        fail(
+            f"{out} is not a segmentation dataset built by dl-utils (no index.csv) and holds "
+            f"{', '.join(held[:5])}{' ...' if len(held) > 5 else ''}; it is never replaced: remove it "
+            "yourself or choose another folder"
+        )
     if classes is not None and superclasses is not None:
         check_input(classes, what="class table")
         check_input(superclasses, what="superclass table")

@@ -126,3 +126,12 @@ def test_every_fixture_round_trips(tmp_path, name, fmt):
     again = cvat.load(out)
     for a, b in zip(cvat.iter_tasks(again), cvat.iter_tasks(obj), strict=True):
         assert a.diff(b) == [], name
+
+
+def test_api_json_keeps_job_types_and_deleted_frames(tmp_path: Path) -> None:
+    t = _video_task_with_tags()
+    t.jobs = [*t.jobs, Job(0, t.size - 1, type="ground_truth", status="completed", frames=[2, 5])]
+    t.deleted_frames = [3]
+    back = load(save(t, tmp_path / "t.json"))  # an empty GT job loses nothing
+    assert [(j.type, j.status, j.frames) for j in back.jobs] == [(j.type, j.status, j.frames) for j in t.jobs]
+    assert back.deleted_frames == [3] and t.diff(back) == []

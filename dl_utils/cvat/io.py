@@ -125,7 +125,19 @@ def _load_api_json(p: Path) -> Task | Project:
 def _task_from_doc(doc: dict[str, Any], p: Path, where: str, labels: Any) -> Task:
     meta = dict(doc.get("task") or {})
     specs = labels_from_api(doc["labels"]) if "labels" in doc else labels
-    jobs = [Job(int(j["start"]), int(j["stop"]), id=j.get("id")) for j in meta.pop("jobs", [])] or None
+    jobs = [
+        Job(
+            int(j["start"]),
+            int(j["stop"]),
+            id=j.get("id"),
+            status=j.get("status") or "annotation",
+            type=j.get("type") or "annotation",
+            stage=j.get("stage"),
+            state=j.get("state"),
+            frames=j.get("frames"),
+        )
+        for j in meta.pop("jobs", [])
+    ] or None
     frames = meta.pop("frames", None)
     try:
         return from_api_json(
@@ -137,7 +149,16 @@ def _task_from_doc(doc: dict[str, Any], p: Path, where: str, labels: Any) -> Tas
             jobs=jobs,
             **{
                 k: meta[k]
-                for k in ("media", "start_frame", "stop_frame", "frame_step", "overlap", "subset", "id")
+                for k in (
+                    "media",
+                    "start_frame",
+                    "stop_frame",
+                    "frame_step",
+                    "overlap",
+                    "subset",
+                    "id",
+                    "deleted_frames",
+                )
                 if k in meta
             },
         )
@@ -340,7 +361,20 @@ def _api_doc(task: Task, reference: list[LabelSpec] | None = None) -> dict[str, 
             "frame_step": task.frame_step,
             "overlap": task.overlap,
             "subset": task.subset,
-            "jobs": [{"start": j.start, "stop": j.stop, "id": j.id} for j in task.jobs],
+            "jobs": [
+                {
+                    "start": j.start,
+                    "stop": j.stop,
+                    "id": j.id,
+                    "status": j.status,
+                    "type": j.type,
+                    "stage": j.stage,
+                    "state": j.state,
+                    "frames": j.frames,
+                }
+                for j in task.jobs
+            ],
+            "deleted_frames": list(task.deleted_frames),
             "frames": task.frames.to_dict(orient="records"),
         },
         "labels": [lb.to_dict(with_id=True) for lb in task.labels],

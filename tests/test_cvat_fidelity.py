@@ -135,3 +135,14 @@ def test_api_json_keeps_job_types_and_deleted_frames(tmp_path: Path) -> None:
     back = load(save(t, tmp_path / "t.json"))  # an empty GT job loses nothing
     assert [(j.type, j.status, j.frames) for j in back.jobs] == [(j.type, j.status, j.frames) for j in t.jobs]
     assert back.deleted_frames == [3] and t.diff(back) == []
+
+
+def test_xml_lists_the_annotation_segments_only(tmp_path: Path) -> None:
+    t = _video_task_with_tags().select(types=["rectangle", "points"])
+    t.jobs = [
+        *t.jobs,
+        Job(0, t.size - 1, type="consensus_replica"),
+        Job(0, t.size - 1, type="ground_truth", frames=[1]),
+    ]
+    back = load(save(t, tmp_path / "v.xml"))
+    assert [(j.start, j.stop, j.type) for j in back.jobs] == [(0, t.size - 1, "annotation")]

@@ -97,7 +97,7 @@ def _task_meta_xml(task: Task, indent: str, with_labels: bool, video: bool) -> l
         f"{i2}<frame_filter>{f'step={task.frame_step}' if task.frame_step > 1 else ''}</frame_filter>",
         f"{i2}<segments>",
     ]
-    for j, job in enumerate(task.jobs):
+    for j, job in enumerate(task.annotation_jobs):  # CVAT lists the annotation segments only
         out += [
             f"{i2}  <segment>",
             f"{i2}    <id>{job.id if job.id is not None else j}</id>",

@@ -137,7 +137,7 @@ def test_backup_download_restore_task_and_project(cvat_srv, cvat_project, tmp_pa
     st = cvat_srv.create_task(
         "to back up", make_images(tmp_path / "i", 6), project=cvat_project, annotations=task
     )
-    path = cvat_srv.download_backup(f"{cvat_srv.url}/tasks/{st.id}", tmp_path / "t.zip")
+    path = cvat_srv.download_backup(f"{cvat_srv.url}/tasks/{st.id}", tmp_path / "t.zip", progress=True)
     with pytest.raises(FileExistsError, match="overwrite=True"):
         cvat_srv.download_backup(st, path)
     restored = cvat_srv.restore_backup(path)
@@ -169,7 +169,7 @@ def test_server_formats_export_import_and_failure(cvat_srv, cvat_project, tmp_pa
     task = make_synthetic_task(n_frames=5, n_tracks=0, n_shapes=8, n_tags=0, video=False, seed=2,
                                shape_types=("rectangle", "polygon", "points"))  # fmt: skip
     imgs = make_images(tmp_path / "i", 5)
-    src = cvat_srv.create_task("source", imgs, project=cvat_project, annotations=task)
+    src = cvat_srv.create_task("source", imgs, project=cvat_project, annotations=task, progress=True)
     dst = cvat_srv.create_task("target", imgs, project=cvat_project)
     with pytest.raises(ValueError, match="no export format 'CVAT for image 1.1'; did you mean"):
         cvat_srv.export_dataset(src, "CVAT for image 1.1", tmp_path / "x.zip")

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from dl_utils.cvat_srv.errors import ServerJobError
 from dl_utils.cvat_srv.objects import ServerProject, ServerTask, get_project, get_task
 from dl_utils.cvat_srv.refs import parse_ref
-from dl_utils.cvat_srv.waiting import wait_request
+from dl_utils.cvat_srv.waiting import progress_reporter, wait_request
 from dl_utils.utils import get_logger
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -50,10 +50,7 @@ def download_result(srv: Server, request: Any, path: Path, *, overwrite: bool, p
     tmp.unlink(missing_ok=True)
     pbar = None
     if progress:
-        from cvat_sdk.core.helpers import TqdmProgressReporter
-        from tqdm import tqdm
-
-        pbar = TqdmProgressReporter(tqdm(unit="B", unit_scale=True, unit_divisor=1024, leave=False))
+        pbar = progress_reporter()
     try:
         with srv.errors(f"download {path.name}"):
             Downloader(srv.sdk).download_file(url, output_path=tmp, pbar=pbar, timeout=600)
@@ -102,10 +99,7 @@ def upload_and_wait(
     url = srv.sdk.api_map.make_endpoint_url(endpoint.path, kwsub=url_params)
     pbar = None
     if progress:
-        from cvat_sdk.core.helpers import TqdmProgressReporter
-        from tqdm import tqdm
-
-        pbar = TqdmProgressReporter(tqdm(unit="B", unit_scale=True, unit_divisor=1024, leave=False))
+        pbar = progress_reporter()
     with srv.errors(what):
         resp = Uploader(srv.sdk).upload_file(
             url, path, meta={"filename": path.name}, query_params=dict(query), pbar=pbar

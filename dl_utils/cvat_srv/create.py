@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 from dl_utils.cvat.task import LabelSpec, Task
 from dl_utils.cvat_srv.errors import CvatServerError
 from dl_utils.cvat_srv.objects import ServerProject, ServerTask, get_project
+from dl_utils.cvat_srv.waiting import progress_reporter
 from dl_utils.utils import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS, get_logger, natural_key
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -207,7 +208,7 @@ def create_task(
         if not chosen:
             raise ValueError(f"task {name!r}: give labels=, project= or annotations= with labels")
         spec["labels"] = _label_request(labels_from_any(chosen))
-    pbar = _pbar() if progress else None
+    pbar = progress_reporter() if progress else None
     with srv.errors(f"create task {name!r}"):
         model, _ = srv.api.tasks_api.create(spec)
     st = ServerTask(srv, model)
@@ -244,10 +245,3 @@ def _discard(srv: Server, st: ServerTask, exc: BaseException) -> None:
         log.warning("task %s removed again after a failure: %s", st.id, exc)
     except CvatServerError as err:
         log.error("task %s could not be removed after a failure (%s): %s", st.id, exc, err)
-
-
-def _pbar() -> Any:
-    from cvat_sdk.core.helpers import TqdmProgressReporter
-    from tqdm import tqdm
-
-    return TqdmProgressReporter(tqdm(unit="B", unit_scale=True, unit_divisor=1024, leave=False))

@@ -16,7 +16,7 @@ from dl_utils.utils import get_logger
 if TYPE_CHECKING:  # pragma: no cover
     from dl_utils.cvat_srv.protocol import ServerLike as Server
 
-__all__ = ["wait_request"]
+__all__ = ["progress_reporter", "wait_request"]
 
 log = get_logger(__name__)
 
@@ -70,3 +70,16 @@ def wait_request(
     finally:
         if bar is not None:
             bar.close()
+
+
+def progress_reporter() -> Any:
+    """A ``cvat_sdk`` progress reporter drawing a tqdm bar in bytes (uploads and downloads)."""
+    from cvat_sdk.core import helpers
+
+    args = {"unit": "B", "unit_scale": True, "unit_divisor": 1024, "leave": False}
+    deferred = getattr(helpers, "DeferredTqdmProgressReporter", None)
+    if deferred is not None:
+        return deferred({"leave": False})
+    from tqdm import tqdm  # older SDKs
+
+    return helpers.TqdmProgressReporter(tqdm(**args))

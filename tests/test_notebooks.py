@@ -95,18 +95,17 @@ def test_detection_notebook_runs_unattended(tmp_path: Path, monkeypatch: pytest.
 
 
 def test_segmentation_notebook_pulls_a_cvat_task_and_pushes_tracks_back(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cvat_server
 ) -> None:
     """The real server: a video task is the SOURCE; the notebook downloads it (backup: media and
     labels), prompts, propagates and pushes the tracks back to the same task."""
     pytest.importorskip("sam2")
     pytest.importorskip("cvat_sdk")
     import numpy as np
-    from _cvat_srv_helpers import server_login
 
     from dl_utils import cvat_srv, video_utils
 
-    login = server_login()
+    login = cvat_server  # the real CVAT test server (tests/cvat_server_fixture.py)
     clip = []
     for i in range(8):  # the notebooks' sample scene, so the unattended prompts land on the objects
         img = np.full((120, 160, 3), (70, 95, 70), np.uint8)

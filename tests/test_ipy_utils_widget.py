@@ -208,6 +208,13 @@ def test_video_frames_keyframes_of_one_object_and_propagation(tmp_path) -> None:
     task = w.to_task("video")
     validate(task)
     assert task.media == "clip.mp4" and task.size == 6 and task.track_ids == [1]
+    # a FrameSource over part of the video: the task maps to the same source frames
+    from dl_utils.video_utils import FrameSource
+
+    part = PromptSession(FloodFillPredictor(), FrameSource(video, start_frame=1, step=2), labels=["red"])
+    t = part.to_task()
+    assert (t.size, t.start_frame, t.frame_step, t.stop_frame) == (3, 1, 2, 5)
+    assert t.frames["name"].tolist() == ["frame_000001", "frame_000003", "frame_000005"]
     w.slider.value = 5  # the track is drawn on a frame nobody prompted
     shown = _png(w.image.value)
     assert not np.array_equal(shown, w.session.frames[5])

@@ -362,8 +362,11 @@ class Frames:
         return bool(self._source is not None and getattr(self._source, "is_video", False))
 
     def name(self, i: int) -> str:
+        """CVAT's frame name: the image file's name, or ``frame_<source frame>`` for videos."""
         if self._source is not None and not self.is_video:
             return Path(self._source.source_file(i)).name
+        if self._source is not None:
+            return f"frame_{int(self._source.source_frame(i)):06d}"
         return f"frame_{i:06d}"
 
 
@@ -702,9 +705,10 @@ class PromptSession:
         from dl_utils.cvat import LabelSpec, Task
 
         h, w = self.size
-        media = None
-        if self.frames.is_video:
-            media = Path(self.frames.source.files[0]).name
+        media, start, step = None, 0, 1
+        if self.frames.is_video:  # the task maps to the same source frames as the FrameSource
+            src = self.frames.source
+            media, start, step = Path(src.files[0]).name, int(src.start_frame), int(src.step)
         frames = [
             {"frame": i, "name": self.frames.name(i), "width": w, "height": h}
             for i in range(len(self.frames))
@@ -715,6 +719,8 @@ class PromptSession:
             annotations=annotations,
             frames=frames,
             media=media,
+            start_frame=start,
+            frame_step=step,
         )
 
     # -- drawing ---------------------------------------------------------------------------------

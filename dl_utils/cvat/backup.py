@@ -36,6 +36,7 @@ import io
 import json
 import os
 import zipfile
+from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -222,33 +223,23 @@ def _validation(
     return None
 
 
-def _read_task(zf: zipfile.ZipFile, path: Path, prefix: str, first_track_id: int = 0) -> Task:
-    where = f"{path}:{prefix}task.json"
-    manifest = _json(zf, path, prefix + "task.json")
-    ann = _json(zf, path, prefix + "annotations.json")
-    if not isinstance(manifest, dict):
-        raise CvatFormatError(f"{where}: expected a JSON object")
-    if not isinstance(ann, list):
-        raise CvatFormatError(f"{path}:{prefix}annotations.json: expected a list with one entry per job")
-    try:
-        labels = [LabelSpec.from_dict(lb) for lb in manifest.get("labels", [])]
-    except (KeyError, TypeError, ValueError) as exc:
-        raise CvatFormatError(f"{where}: bad label spec: {exc}") from exc
-    data = manifest.get("data", {}) or {}
-    start = int(data.get("start_frame", 0) or 0)
-    stop = data.get("stop_frame")
-    step = _frame_step(data, where)
-    jobs_files = _read_jobs(manifest, where)
-    jobs = [j for j, _ in jobs_files]
-    custom = bool(data.get("custom_segments", False))
-    layout = data.get("validation_layout") or {}
-    pool = str(layout.get("mode", "")) == "gt_pool"
-    custom_names = _custom_frame_names(jobs_files, pool, where) if custom or pool else None
-    segments = [j for j in jobs if j.type == "annotation"]
-    overlap = 0
-    if len(segments) > 1 and not custom:
-        overlap = max(segments[0].stop - segments[1].start + 1, 0)
-    # frames
+@dataclass
+class _Media:
+    """What data/ says about a task's frames."""
+
+    media: str | None = None
+    frames: pd.DataFrame | None = None
+    size: int | None = None
+    width: int = 0
+    height: int = 0
+    stop: Any = None
+
+
+def _read_media(
+    zf: zipfile.ZipFile, prefix: str, data: dict[str, Any], start: int, stop: Any, step: int,
+    custom_names: list[str] | None,
+) -> _Media:  # fmt: skip
+    """The task's frames from data/ (the manifest, or the files), a video's size and length."""
     data_prefix = prefix + "data/"
     members = [n for n in zf.namelist() if n.startswith(data_prefix) and not n.endswith("/")]
     media: str | None = None
@@ -317,6 +308,37 @@ def _read_task(zf: zipfile.ZipFile, path: Path, prefix: str, first_track_id: int
             )
         elif stop is not None:
             size = (int(stop) - start) // step + 1
+    return _Media(media, frames, size, width, height, stop)
+
+
+def _read_task(zf: zipfile.ZipFile, path: Path, prefix: str, first_track_id: int = 0) -> Task:
+    where = f"{path}:{prefix}task.json"
+    manifest = _json(zf, path, prefix + "task.json")
+    ann = _json(zf, path, prefix + "annotations.json")
+    if not isinstance(manifest, dict):
+        raise CvatFormatError(f"{where}: expected a JSON object")
+    if not isinstance(ann, list):
+        raise CvatFormatError(f"{path}:{prefix}annotations.json: expected a list with one entry per job")
+    try:
+        labels = [LabelSpec.from_dict(lb) for lb in manifest.get("labels", [])]
+    except (KeyError, TypeError, ValueError) as exc:
+        raise CvatFormatError(f"{where}: bad label spec: {exc}") from exc
+    data = manifest.get("data", {}) or {}
+    start = int(data.get("start_frame", 0) or 0)
+    stop = data.get("stop_frame")
+    step = _frame_step(data, where)
+    jobs_files = _read_jobs(manifest, where)
+    jobs = [j for j, _ in jobs_files]
+    custom = bool(data.get("custom_segments", False))
+    layout = data.get("validation_layout") or {}
+    pool = str(layout.get("mode", "")) == "gt_pool"
+    custom_names = _custom_frame_names(jobs_files, pool, where) if custom or pool else None
+    segments = [j for j in jobs if j.type == "annotation"]
+    overlap = 0
+    if len(segments) > 1 and not custom:
+        overlap = max(segments[0].stop - segments[1].start + 1, 0)
+    m = _read_media(zf, prefix, data, start, stop, step, custom_names)
+    media, frames, size, width, height, stop = m.media, m.frames, m.size, m.width, m.height, m.stop
     # annotations: one LabeledData per job, in the jobs' order
     parts = []
     next_id = first_track_id

@@ -144,3 +144,15 @@ def test_a_built_dataset_shows_itself(tmp_path) -> None:
     page = report._repr_html_()
     assert "YOLO dataset" in page and "task detect" in page and "1 classes: car" in page
     assert len(_images(page)) >= 1
+
+
+def test_html_repr_is_light() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, dl_utils.cvat.html_repr; "
+        "print(','.join(m for m in ('ipywidgets', 'IPython', 'torch', 'av', 'cvat_sdk') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == ""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import uuid
 from pathlib import Path
 
 import numpy as np
@@ -204,7 +205,7 @@ def test_partial_push_reports_written_jobs_and_undo_restores_them(
         )
 
 
-def test_job_pull_push_and_personal_workspace(cvat_server, cvat_srv, cvat_project, tmp_path: Path) -> None:
+def test_job_pull_push_and_workspaces(cvat_server, cvat_srv, cvat_project, tmp_path: Path) -> None:
     task = make_synthetic_task(n_frames=10, n_tracks=3, n_shapes=6, n_tags=2, video=False, seed=21,
                                track_types=("rectangle", "ellipse", "points"))  # fmt: skip
     st = cvat_srv.create_task(
@@ -218,6 +219,9 @@ def test_job_pull_push_and_personal_workspace(cvat_server, cvat_srv, cvat_projec
     part.annotations = part.annotations[part.annotations["type"] != "tag"]
     res = cvat_srv.push(part)
     assert res.job_ids == [second.id] and res.verified
+    with cvat_srv.edit(part) as again:  # a pulled Task names its task and job
+        assert again.jobs[0].id == second.id
+    assert again.meta["cvat_srv"]["job_id"] == second.id
     assert "tag" not in set(
         cvat_srv.pull(part.meta["cvat_srv"]["task_id"], job=second.id).annotations["type"]
     )
@@ -229,3 +233,16 @@ def test_job_pull_push_and_personal_workspace(cvat_server, cvat_srv, cvat_projec
         cvat_server.url, user=cvat_server.user, password=cvat_server.password, org=""
     ) as personal:
         assert personal.org is None and st.id in [t.id for t in personal.tasks(project=cvat_project)]
+    # an organization context: what is made there is seen there, not in the personal workspace
+    slug = f"dlu{uuid.uuid4().hex[:8]}"
+    org, _ = cvat_srv.api.organizations_api.create({"slug": slug, "name": slug})
+    login = {"user": cvat_server.user, "password": cvat_server.password}
+    try:
+        with cs.connect(cvat_server.url, org=slug, **login) as in_org:
+            assert repr(in_org).endswith(f"org={slug!r})")
+            p = in_org.create_project(f"org project {slug}", ["car"])
+            assert [x.id for x in in_org.projects(name=p.name)] == [p.id]
+        with cs.connect(cvat_server.url, org="", **login) as personal:
+            assert personal.projects(name=p.name) == []
+    finally:
+        cvat_srv.api.organizations_api.destroy(org.id)

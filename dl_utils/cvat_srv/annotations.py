@@ -105,7 +105,12 @@ def _digest(data: Any) -> str:
 def _resolve(srv: Server, ref: Any, job: Any = None) -> tuple[ServerTask, ServerJob | None]:
     if isinstance(ref, ServerJob):
         return ref.task(), ref
-    if isinstance(ref, ServerTask):
+    stamp = ref.meta.get(STAMP_KEY) if isinstance(ref, Task) else None
+    if stamp and stamp.get("url") == srv.url:  # a task pulled from here: the same task or job again
+        st = get_task(srv, int(stamp["task_id"]))
+        if job is None and stamp.get("job_id"):
+            job = int(stamp["job_id"])
+    elif isinstance(ref, ServerTask):
         st = ref
     else:
         r = parse_ref(ref)

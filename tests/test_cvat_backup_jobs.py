@@ -387,6 +387,11 @@ def test_merge_of_split_keeps_every_visible_shape() -> None:
 def test_remap_labels_follows_into_the_jobs_tables(consensus_backup: Path, tmp_path: Path) -> None:
     t = load(consensus_backup).remap_labels({"car": "vehicle"})
     assert set(t.gt_job.annotations["label"]) == {"sign", "vehicle"}
-    assert set(t.jobs[1].annotations["label"]) == {"sign"} and set(t.jobs[2].annotations["label"]) == {"vehicle"}
+    assert set(t.jobs[1].annotations["label"]) == {"sign"} and set(t.jobs[2].annotations["label"]) == {
+        "vehicle"
+    }
     again = load(save(t, tmp_path / "r.zip"))
-    assert t.diff(again, ignore=["annotations"]) == [] and set(again.annotations["label"]) == {"sign", "vehicle"}
+    assert t.diff(again, ignore=["annotations"]) == [] and set(again.annotations["label"]) == {
+        "sign",
+        "vehicle",
+    }

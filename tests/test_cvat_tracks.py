@@ -482,7 +482,9 @@ def test_merge_jobs_matches_tracks_and_dedups_shapes():
     # the lake polygon changes its vertex count between keyframes: re-interpolated from the job
     # boundary keyframes, its shape differs (as in CVAT), on the same frames
     assert_same_shapes(got[got["label"] != "lake"], ref[ref["label"] != "lake"], tol=1e-6)
-    assert got.loc[got["label"] == "lake", "frame"].tolist() == ref.loc[ref["label"] == "lake", "frame"].tolist()
+    assert (
+        got.loc[got["label"] == "lake", "frame"].tolist() == ref.loc[ref["label"] == "lake", "frame"].tolist()
+    )
     # a track the next job drops is closed after the overlap
     parts = split_tracks_by_jobs(ann, jobs)
     parts[1] = parts[1][parts[1]["label"] != "roof"]

@@ -32,6 +32,7 @@ import time
 import warnings
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -52,12 +53,20 @@ def _boxes(n: int, h: int, w: int, seed: int = 1) -> np.ndarray:
 
 
 def _best(fn: Callable[[], object], repeat: int) -> float:
-    times = []
-    for _ in range(repeat):
+    """Best wall time of ``repeat`` runs."""
+    return _timed(fn, repeat)[0]
+
+
+def _timed(fn: Callable[[], Any], repeat: int) -> tuple[float, Any]:
+    """Best wall time of ``repeat`` runs and the first run's result (checked by the caller)."""
+    times, first = [], None
+    for i in range(max(repeat, 1)):
         t = time.perf_counter()
-        fn()
+        out = fn()
         times.append(time.perf_counter() - t)
-    return min(times)
+        if i == 0:
+            first = out
+    return min(times), first
 
 
 # ---------------------------------------------------------------------------------------------
@@ -90,16 +99,14 @@ def bench_sam_boxes(args: argparse.Namespace) -> dict[str, float]:
     def one_by_one() -> list[np.ndarray]:
         return [reference.predict(box=b, multimask_output=False)[0][0] for b in boxes]
 
-    ref_masks = one_by_one()
-    res = ours.predict(img, prompts)
+    t_ref, ref_masks = _timed(one_by_one, args.repeat)
+    t_ours, res = _timed(lambda: ours.predict(img, prompts), args.repeat)
     ious = [
         np.logical_and(a, b).sum() / max(np.logical_or(a, b).sum(), 1)
         for a, b in zip(res.masks, ref_masks, strict=True)
     ]
     if min(ious) < 0.99:
         raise SystemExit(f"sam_boxes: batched masks differ from SamPredictor (min IoU {min(ious):.4f})")
-    t_ref = _best(one_by_one, args.repeat)
-    t_ours = _best(lambda: ours.predict(img, prompts), args.repeat)
     ratio = t_ref / t_ours
     print(
         f"SAM box prompts, {args.boxes} boxes on one {args.width}x{args.height} image "
@@ -169,14 +176,12 @@ def bench_dino_frames(args: argparse.Namespace) -> dict[str, float]:
                 out += ann.detect_tensors(tensors[s : s + opts.batch], sizes[s : s + opts.batch], nms=False)
             return out
 
-        ref = per_image()
-        ours = batched()
+        t_ref, ref = _timed(per_image, args.repeat)
+        t_ours, ours = _timed(batched, args.repeat)
         counts_ref = [len(r[0]) for r in ref]  # type: ignore[index]
         counts_ours = [len(d) for d in ours]  # type: ignore[arg-type]
         if counts_ref != counts_ours:
             raise SystemExit(f"dino_frames: batched detections differ ({counts_ours} vs {counts_ref})")
-        t_ref = _best(per_image, args.repeat)
-        t_ours = _best(batched, args.repeat)
     ratio = t_ref / t_ours
     print(
         f"GroundingDINO (SwinT-OGC, random weights), {args.frames} frames {args.dino_width}x{args.dino_height} "
@@ -346,7 +351,7 @@ SECTIONS: dict[str, Callable[[argparse.Namespace], dict[str, float]]] = {
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--only", nargs="*", choices=sorted(SECTIONS), help="sections to run (default: all)")
-    p.add_argument("--repeat", type=int, default=2, help="timed runs per side (best is kept)")
+    p.add_argument("--repeat", type=int, default=1, help="timed runs per side (best is kept)")
     p.add_argument("--boxes", type=int, default=32)
     p.add_argument("--height", type=int, default=480)
     p.add_argument("--width", type=int, default=640)

@@ -155,3 +155,25 @@ def test_cli_dino_errors(files, tmp_path):
         ],
     )
     assert res.exit_code == 1 and "broken.mp4" in res.output and "Traceback" not in res.output
+
+
+def test_cvat_cli_function_module_create(files):
+    """``cvat-cli --function-module dl_utils.dinoal -p model=... -p classes=...`` builds through ``create``."""
+    import PIL.Image
+
+    from dl_utils import dinoal
+
+    ckpt, cfg, bert, _ = files
+    fn = dinoal.create(
+        str(ckpt), "cat:cat|kitten,dog", config=str(cfg), text_encoder=str(bert), box_threshold=0.0
+    )
+    assert [lab.name for lab in fn.spec.labels] == ["cat", "dog"]
+
+    class Ctx:
+        frame_name = "f.png"
+        conf_threshold = None
+        conv_mask_to_poly = False
+
+    img = (np.random.default_rng(2).random((64, 80, 3)) * 255).astype(np.uint8)
+    shapes = fn.detect(Ctx(), PIL.Image.fromarray(img))
+    assert all(s.type.value == "rectangle" for s in shapes)

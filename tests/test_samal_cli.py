@@ -145,3 +145,22 @@ def test_cli_sam_media_and_task_modes(sam2_files, tmp_path):
         app, ["autoannotate", "sam", str(ckpt), str(frames_dir), str(out), "--config", str(cfg)]
     )
     assert res.exit_code == 1 and "exists" in res.output
+
+
+def test_cvat_cli_function_module_create(sam2_files):
+    """``cvat-cli --function-module dl_utils.samal -p model=... -p config=...`` builds through ``create``."""
+    import PIL.Image
+
+    from dl_utils import samal
+
+    cfg, ckpt, _ = sam2_files
+    fn = samal.create(str(ckpt), config=str(cfg), output="polygon", points_per_side=2, device="cpu")
+    assert [lab.name for lab in fn.spec.labels] == ["object"]
+
+    class Ctx:
+        frame_name = "f.png"
+        conf_threshold = 0.0
+        conv_mask_to_poly = False
+
+    shapes = fn.detect(Ctx(), PIL.Image.fromarray(scene()))
+    assert all(s.type.value == "polygon" for s in shapes)

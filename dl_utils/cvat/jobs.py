@@ -65,8 +65,11 @@ import numpy as np
 import pandas as pd
 
 from dl_utils.cvat.table import empty_annotations
+from dl_utils.utils import get_logger
 
 __all__ = ["job_ranges", "merge_job_tracks", "slice_job", "split_tracks_by_jobs"]
+
+log = get_logger(__name__)
 
 MutableAttributes = Mapping[str, Collection[str]] | None
 
@@ -405,7 +408,16 @@ def _merge_flat(
     n_frame = new["frame"].to_numpy(dtype=np.int64)
     o_frame = old["frame"].to_numpy(dtype=np.int64)
     keep = np.ones(len(new), dtype=bool)
-    keep &= ~(n_frame < start)  # CVAT never sees objects before the job's start (none in a job)
+    before = n_frame < start
+    if before.any():  # CVAT's merge never sees them (a job's objects are on its frames)
+        log.warning(
+            "%d %s on frames %s before their job's first frame %d are left out, as CVAT's merge does",
+            int(before.sum()),
+            "tag(s)" if tags else "shape(s)",
+            sorted(set(n_frame[before].tolist()))[:5],
+            start,
+        )
+    keep &= ~before
     contested = (n_frame >= start) & (n_frame < end)
     for f in np.unique(n_frame[contested]):
         ni = np.nonzero(contested & (n_frame == f))[0]

@@ -361,6 +361,10 @@ def test_bad_prompts_and_frames(sam_model):
         ann.annotate([img], {0: [Prompt(box=(0, 0, 10, 10), label="dog")]})
     with pytest.raises(ValueError, match="no frames"):
         ann.annotate([])
+    with pytest.raises(
+        ValueError, match=r"prompt 0 \('object'\): mask logits are 10x10, the model takes 64x64"
+    ):
+        seg.predict(img, [Prompt(mask=np.zeros((10, 10)))])
     with pytest.raises(ValueError, match="no points, box or mask"):
         Prompt()
     # no detections: an empty table, not an error

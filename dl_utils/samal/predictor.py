@@ -263,6 +263,7 @@ class Segmenter:
         h, w = img.shape[:2]
         prompts = list(prompts)
         validate_prompts(prompts, h, w, frame)
+        self._check_mask_sizes(prompts, frame)
         n = len(prompts)
         masks = np.zeros((n, h, w), bool)
         scores = np.zeros(n, np.float64)
@@ -283,6 +284,22 @@ class Segmenter:
                     low = np.zeros((n, *lg.shape[-2:]), np.float32)
                 low[part] = lg
         return PromptResult(masks, scores, low if low is not None else logits)
+
+    @property
+    def mask_input_size(self) -> tuple[int, int]:
+        """Size of the low-resolution mask logits the model takes (256x256 for the official models)."""
+        enc = getattr(self.model, "prompt_encoder", None) or getattr(self.model, "sam_prompt_encoder", None)
+        return tuple(int(v) for v in getattr(enc, "mask_input_size", (256, 256)))  # type: ignore[return-value]
+
+    def _check_mask_sizes(self, prompts: Sequence[Prompt], frame: Any) -> None:
+        want = self.mask_input_size
+        for i, p in enumerate(prompts):
+            if p.mask is not None and tuple(p.mask.shape) != want:
+                where = "" if frame is None else f"frame {frame}, "
+                raise ValueError(
+                    f"{where}prompt {i} ({p.label!r}): mask logits are {p.mask.shape[0]}x{p.mask.shape[1]}, "
+                    f"the model takes {want[0]}x{want[1]} (pass PromptResult.logits of an earlier prediction)"
+                )
 
     def _predict_group(
         self, prompts: Sequence[Prompt], multimask: bool, hw: tuple[int, int]

@@ -146,3 +146,11 @@ def test_xml_lists_the_annotation_segments_only(tmp_path: Path) -> None:
     ]
     back = load(save(t, tmp_path / "v.xml"))
     assert [(j.start, j.stop, j.type) for j in back.jobs] == [(0, t.size - 1, "annotation")]
+
+
+def test_metadata_a_format_does_not_store_is_said(tmp_path: Path, caplog) -> None:
+    t = _video_task_with_tags().select(types=["rectangle", "points"])
+    t.deleted_frames = [1]
+    caplog.set_level(logging.WARNING, logger="dl_utils.cvat.fidelity")
+    save(t, tmp_path / "v.xml")
+    assert "1 deleted-frame mark(s)" in caplog.text

@@ -13,6 +13,10 @@ What each format cannot hold:
 * ``cvat-images``, ``cvat-video``, ``api-json``: the annotations of ground-truth and
   consensus-replica jobs (``Job.annotations``; only backups keep per-job annotations).
 
+Metadata a format does not store while every annotation is written (deleted-frame marks and
+ground-truth/consensus jobs in XML, the validation layout and custom segments outside backups) is
+logged as a warning, not refused.
+
 **Mask tracks**: CVAT restores a backup (or imports annotations) holding them, but then fails to
 export the task (CVAT interpolates no masks: ``NotImplementedError`` in its ``TrackManager``).
 Writing them for CVAT (``backup``, ``cvat-video``, ``api-json``) is refused unless
@@ -79,6 +83,21 @@ def format_losses(obj: Task | Project, fmt: str) -> list[str]:
     return out
 
 
+def _metadata_losses(obj: Task | Project, fmt: str) -> list[str]:
+    """Task metadata ``fmt`` does not store (no annotation is lost): said, not refused."""
+    out = []
+    for t in _tasks(obj):
+        if fmt in ("cvat-images", "cvat-video"):
+            if t.deleted_frames:
+                out.append(f"task {t.name!r}: {len(t.deleted_frames)} deleted-frame mark(s)")
+            other = [j for j in t.jobs if j.type != "annotation"]
+            if other:
+                out.append(f"task {t.name!r}: {len(other)} ground-truth/consensus job(s)")
+        if fmt != "backup" and (t.validation is not None or t.custom_segments):
+            out.append(f"task {t.name!r}: the validation layout / custom segments")
+    return out
+
+
 def _mask_track_ids(task: Task) -> list[int]:
     ann = task.annotations
     sel = ann["track_id"].notna().to_numpy() & (ann["type"].to_numpy(dtype=object) == "mask")
@@ -127,6 +146,8 @@ def prepare_for_format(
         )
     for line in losses:
         log.warning("%s: left out: %s", fmt, line)
+    for line in _metadata_losses(obj, fmt):
+        log.warning("%s does not store %s (the annotations are written)", fmt, line)
     if fmt in _FOR_CVAT:
         with_masks = [(t.name, ids) for t in _tasks(obj) if (ids := _mask_track_ids(t))]
         named = "; ".join(f"task {n!r}: mask track(s) {ids[:10]}" for n, ids in with_masks)

@@ -56,6 +56,32 @@ class TaskOptions:
     use_cache: bool = True
     subset: str = ""
 
+    @classmethod
+    def from_task(cls, task: Task, **changes: Any) -> TaskOptions:
+        """The options that reproduce ``task``'s frame range, step, jobs and subset on a server.
+
+        Example:
+            >>> from dl_utils.cvat import make_synthetic_task
+            >>> t = make_synthetic_task(n_frames=20, n_jobs=2, start_frame=4, frame_step=2)
+            >>> o = TaskOptions.from_task(t)
+            >>> (o.start_frame, o.stop_frame, o.frame_step, o.segment_size)
+            (4, 42, 2, 10)
+        """
+        jobs = sorted(task.jobs, key=lambda j: j.start)
+        segment = jobs[0].stop - jobs[0].start + 1 if len(jobs) > 1 else None
+        fields: dict[str, Any] = {
+            "start_frame": task.start_frame,
+            "stop_frame": task.stop_frame,
+            "frame_step": task.frame_step,
+            "segment_size": segment,
+            "overlap": task.overlap if len(jobs) > 1 else None,
+            "subset": task.subset,
+        }
+        if "image_quality" in task.meta:
+            fields["image_quality"] = int(task.meta["image_quality"])
+        fields.update(changes)
+        return cls(**fields)
+
     def task_spec(self) -> dict[str, Any]:
         out: dict[str, Any] = {}
         if self.segment_size is not None:
@@ -188,7 +214,8 @@ def create_task(
     Args:
         project: a project (id, name, URL, object): the task uses its labels.
         labels: the task's own labels (not with ``project``); default: ``annotations``' labels.
-        options: :class:`TaskOptions` (segment size, overlap, frame range/step, quality...).
+        options: :class:`TaskOptions` (segment size, overlap, frame range/step, quality...);
+            default with ``annotations``: :meth:`TaskOptions.from_task` (its range, step, jobs).
         annotations: a :class:`Task` whose annotations are pushed right after the upload
             (``mode="replace"``, verified); its frame ``i`` is the ``i``-th media frame.
         fields: more ``TaskWriteRequest`` fields (``assignee_id``, ``bug_tracker``...).
@@ -196,7 +223,9 @@ def create_task(
     On failure after the task was created (upload, annotations), the new task is deleted so no
     half-made task stays behind, and the error says so.
     """
-    opts = options or TaskOptions()
+    if options is None:
+        options = TaskOptions.from_task(annotations) if annotations is not None else TaskOptions()
+    opts = options
     files = _media_files(media)
     spec: dict[str, Any] = {"name": name, **opts.task_spec(), **fields}
     if project is not None:

@@ -14,8 +14,10 @@
 
 from __future__ import annotations
 
+import fcntl
 import os
 import subprocess
+import tempfile
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -55,10 +57,13 @@ def _from_env() -> CvatServerInfo | None:
 def _start_local() -> CvatServerInfo | None:
     if not SERVER_SCRIPT.is_file():
         return None
-    try:
-        out = subprocess.run(
-            ["bash", str(SERVER_SCRIPT), "up"], capture_output=True, text=True, timeout=1200, check=False
-        )
+    lock = Path(tempfile.gettempdir()) / "dl_utils-cvat-server-up.lock"
+    try:  # one `up` at a time (parallel test sessions, xdist workers)
+        with open(lock, "w") as fh:
+            fcntl.flock(fh, fcntl.LOCK_EX)
+            out = subprocess.run(
+                ["bash", str(SERVER_SCRIPT), "up"], capture_output=True, text=True, timeout=1200, check=False
+            )
     except subprocess.TimeoutExpired:
         pytest.fail(f"{SERVER_SCRIPT} up did not finish within 20 minutes", pytrace=False)
     env = dict(

@@ -264,7 +264,7 @@ def _attach(srv: Server, st: ServerTask, annotations: Task) -> None:
         )
     ann = annotations.copy()
     ann.meta.pop(STAMP_KEY, None)
-    push(srv, ann, st, mode="replace", force=True, undo_dir=None)
+    push(srv, ann, st, mode="replace", force=True, save_undo=False)  # a new task: nothing to undo
 
 
 def _discard(srv: Server, st: ServerTask, exc: BaseException) -> None:

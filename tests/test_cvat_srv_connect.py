@@ -171,3 +171,55 @@ def test_server_tests_skip_with_one_line_without_a_server(tmp_path: Path) -> Non
     reasons = {line.split(": ", 1)[1] for line in skips}  # one line per test, all the same reason
     assert len(skips) == 2 and len(reasons) == 1, out.stdout[-2000:]
     assert "DL_UTILS_CVAT_URL" in reasons.pop() and "Error" not in out.stdout
+
+
+@pytest.mark.filterwarnings("ignore::urllib3.exceptions.InsecureRequestWarning")  # verify=False on purpose
+def test_tls_certificates_are_verified_by_default(tmp_path: Path) -> None:
+    """A server with a self-signed certificate is refused unless verify=False (then it answers)."""
+    import http.server
+    import shutil
+    import ssl
+    import subprocess
+    import threading
+
+    if shutil.which("openssl") is None:
+        pytest.skip("needs the openssl command to make a self-signed certificate")
+    key, cert = tmp_path / "key.pem", tmp_path / "cert.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out", str(cert),
+         "-days", "1", "-subj", "/CN=127.0.0.1"],
+        check=True, capture_output=True, timeout=60,
+    )  # fmt: skip
+
+    class About(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 - http.server's name
+            body = (
+                (b'{"name": "fake", "description": "", "version": "2.64.1", "logo_url": "", "subtitle": ""}')
+                if "/server/about" in self.path
+                else b"{}"
+            )
+            self.send_response(200 if "/server/about" in self.path else 401)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args) -> None:
+            pass
+
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), About)
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(cert, key)
+    httpd.socket = ctx.wrap_socket(httpd.socket, server_side=True)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    url = f"https://127.0.0.1:{httpd.server_address[1]}"
+    try:
+        with pytest.raises(cs.ConnectError, match="certificate") as err:
+            cs.connect(url, user="u", password="tls-secret-pw", retry=0)
+        assert str(err.value).startswith(url) and "tls-secret-pw" not in str(err.value)
+        # verify=False reaches the server (which then rejects the fake login): no TLS error
+        with pytest.raises(cs.CvatServerError) as err:
+            cs.connect(url, user="u", password="tls-secret-pw", verify=False, retry=0)
+        assert "certificate" not in str(err.value)
+    finally:
+        httpd.shutdown()

@@ -192,9 +192,15 @@ def test_tls_certificates_are_verified_by_default(tmp_path: Path) -> None:
     )  # fmt: skip
 
     class About(http.server.BaseHTTPRequestHandler):
+        complete = True
+
         def do_GET(self) -> None:  # noqa: N802 - http.server's name
             body = (
-                (b'{"name": "fake", "description": "", "version": "2.64.1", "logo_url": "", "subtitle": ""}')
+                (
+                    b'{"name": "fake", "description": "", "version": "2.64.1", "logo_url": "", "subtitle": ""}'
+                    if self.complete
+                    else b'{"name": "not cvat"}'
+                )
                 if "/server/about" in self.path
                 else b"{}"
             )
@@ -221,5 +227,9 @@ def test_tls_certificates_are_verified_by_default(tmp_path: Path) -> None:
         with pytest.raises(cs.CvatServerError) as err:
             cs.connect(url, user="u", password="tls-secret-pw", verify=False, retry=0)
         assert "certificate" not in str(err.value)
+        # something that is not CVAT at a URL: one line, not a traceback from model parsing
+        About.complete = False
+        with pytest.raises(cs.ConnectError, match="does not answer like a CVAT server"):
+            cs.connect(url, user="u", password="p", verify=False, retry=0)
     finally:
         httpd.shutdown()

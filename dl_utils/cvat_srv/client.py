@@ -329,9 +329,22 @@ def _make_sdk_client(url: str, *, verify: bool, retries: Any, ca_cert: str | Non
             conf.retries = retries
         if ca_cert or retries is not None:  # the pool is built from the configuration
             client.api_client.rest_client = type(client.api_client.rest_client)(conf)
-        about, _ = client.api_client.server_api.retrieve_about()
+        about = _about(client, url)
     log.debug("connected to %s (CVAT %s, cvat_sdk %s)", url, about.version, sdk.version.VERSION)
     return client
+
+
+def _about(client: Any, url: str) -> Any:
+    """The server's /api/server/about; ConnectError when the answer is not a CVAT server's."""
+    try:
+        about, _ = client.api_client.server_api.retrieve_about()
+    except (TypeError, ValueError, KeyError, AttributeError) as exc:
+        raise ConnectError(f"{url}: does not answer like a CVAT server ({type(exc).__name__})") from None
+    except Exception as exc:
+        if type(exc).__name__ in ("ApiTypeError", "ApiValueError", "ApiAttributeError", "ApiKeyError"):
+            raise ConnectError(f"{url}: does not answer like a CVAT server ({type(exc).__name__})") from None
+        raise
+    return about
 
 
 def connect(

@@ -1,57 +1,16 @@
-"""Helpers for the batch / faults / CLI / pre-annotation server tests: login and small generated tasks."""
+"""Helpers for the batch / faults / CLI / pre-annotation server tests: small generated tasks.
+
+The server and its login come from the ``cvat_server`` fixture (tests/cvat_server_fixture.py).
+"""
 
 from __future__ import annotations
 
-import os
 import time
-import urllib.request
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import pytest
 from _yolo_data import image_task
-
-SCRIPT = Path(__file__).resolve().parents[2] / "shared" / "cvat-server" / "cvat-server"
-
-
-@dataclass(frozen=True)
-class Login:
-    url: str
-    user: str
-    password: str
-
-
-def server_login() -> Login:
-    """The test server's URL and admin login; skips (one line) when no server is available."""
-    url = os.environ.get("DL_UTILS_CVAT_URL")
-    if url:
-        login = Login(
-            url.rstrip("/"),
-            os.environ.get("DL_UTILS_CVAT_USER", os.environ.get("CVAT_USER", "admin")),
-            os.environ.get("DL_UTILS_CVAT_PASSWORD", os.environ.get("CVAT_PASSWORD", "admin-password")),
-        )
-    elif SCRIPT.exists():
-        port = os.environ.get("CVAT_PORT", "8080")
-        login = Login(
-            f"http://127.0.0.1:{port}",
-            os.environ.get("CVAT_ADMIN_USER", "admin"),
-            os.environ.get("CVAT_ADMIN_PASSWORD", "admin-password"),
-        )
-    else:
-        pytest.skip(
-            "no CVAT server: run ../shared/cvat-server/cvat-server up, or set DL_UTILS_CVAT_URL "
-            "(+ DL_UTILS_CVAT_USER/DL_UTILS_CVAT_PASSWORD)"
-        )
-    try:
-        with urllib.request.urlopen(f"{login.url}/api/server/about", timeout=10) as r:
-            r.read()
-    except OSError as exc:
-        pytest.skip(
-            f"CVAT server at {login.url} not reachable ({exc}): run ../shared/cvat-server/cvat-server up"
-        )
-    return login
 
 
 def make_tasks(

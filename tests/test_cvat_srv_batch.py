@@ -6,7 +6,7 @@ import logging
 
 import numpy as np
 import pytest
-from _cvat_srv_helpers import make_tasks, server_login
+from _cvat_srv_helpers import make_tasks
 
 pytest.importorskip("cvat_sdk")
 
@@ -28,9 +28,10 @@ OPTS = BatchOptions(workers=3, progress=False)
 
 
 @pytest.fixture(scope="module")
-def server_tasks(tmp_path_factory):
-    login = server_login()
+def server_tasks(cvat_server, tmp_path_factory):
+    login = cvat_server
     srv = connect(login.url, user=login.user, password=login.password)
+    srv.undo_dir = str(tmp_path_factory.mktemp("undo"))
     project, ids, expected = make_tasks(srv, tmp_path_factory.mktemp("batch"), "batch", 4)
     yield srv, project, ids, expected
     srv.api.projects_api.destroy(project.id)

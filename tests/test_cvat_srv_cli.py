@@ -9,7 +9,7 @@ import time
 
 import pytest
 from _cli import error_line, invoke
-from _cvat_srv_helpers import make_tasks, server_login
+from _cvat_srv_helpers import make_tasks
 from _yolo_data import image_task
 
 pytest.importorskip("cvat_sdk")
@@ -20,10 +20,11 @@ from dl_utils.cvat_srv import connect  # noqa: E402
 
 
 @pytest.fixture(scope="module")
-def env(tmp_path_factory):
-    login = server_login()
+def env(cvat_server, tmp_path_factory):
+    login = cvat_server
     srv = connect(login.url, user=login.user, password=login.password)
     root = tmp_path_factory.mktemp("cli")
+    srv.undo_dir = str(root / "undo")
     project, ids, expected = make_tasks(srv, root, "cli", 3)
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("CVAT_URL", login.url)

@@ -15,7 +15,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from _cvat_srv_helpers import make_tasks, server_login
+from _cvat_srv_helpers import make_tasks
 from _tcp_fault_proxy import FaultProxy
 
 pytest.importorskip("cvat_sdk")
@@ -31,11 +31,12 @@ FAST = dict(backoff_factor=0.02, backoff_max=0.2, jitter=0.02)
 
 
 @pytest.fixture(scope="module")
-def twenty_tasks(tmp_path_factory):
+def twenty_tasks(cvat_server, tmp_path_factory):
     """A project with 20 small image tasks (3 frames, shapes of several types) and the direct connection."""
-    login = server_login()
+    login = cvat_server
     srv = connect(login.url, user=login.user, password=login.password)
     root = tmp_path_factory.mktemp("faults")
+    srv.undo_dir = str(root / "undo")
     project, ids, expected = make_tasks(srv, root, "faults", N_TASKS)
     yield login, srv, ids, expected
     srv.api.projects_api.destroy(project.id)

@@ -9,7 +9,6 @@ import time
 import cv2
 import numpy as np
 import pytest
-from _cvat_srv_helpers import server_login
 from conftest import YOLO_COLORS, YOLO_NAMES
 
 pytest.importorskip("cvat_sdk")
@@ -38,10 +37,11 @@ def _scene(f: int) -> np.ndarray:
 
 
 @pytest.fixture(scope="module")
-def scene_task(tmp_path_factory):
-    login = server_login()
+def scene_task(cvat_server, tmp_path_factory):
+    login = cvat_server
     srv = connect(login.url, user=login.user, password=login.password)
     root = tmp_path_factory.mktemp("pre")
+    srv.undo_dir = str(root / "undo")
     folder = root / "frames"
     folder.mkdir()
     for f in range(N):

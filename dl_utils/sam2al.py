@@ -58,6 +58,8 @@ __all__ = [
     "SAM2_CONFIGS",
     "PropagationStats",
     "Sam2Prompt",
+    "Sam2TrackingFunction",
+    "create",
     "Sam2VideoAnnotator",
     "load_sam2_video_predictor",
     "mask_to_track_polygon",
@@ -456,13 +458,11 @@ class _LazyImages:
         return out
 
     def _store(self, i: int, img: np.ndarray) -> None:
-        from PIL import Image
-
         if img.shape[:2] != (self.height, self.width):
             raise ValueError(
                 f"frame {i} is {img.shape[1]}x{img.shape[0]}, frame 0 is {self.width}x{self.height}"
             )
-        self._cache[i] = np.asarray(Image.fromarray(img).resize((self.size, self.size)))
+        self._cache[i] = _resize(img, self.size)
         while len(self._cache) > self.cache_frames:
             self._cache.popitem(last=False)
         self.max_cached = max(self.max_cached, len(self._cache))
@@ -481,19 +481,30 @@ class _LazyImages:
             for j, img in zip(idx, self._read(idx), strict=True):
                 self._store(j, img)
         self._cache.move_to_end(i)
-        arr = self._cache[i]
-        x = torch.from_numpy(arr / 255.0).permute(2, 0, 1).to(torch.float32)
-        mean = torch.tensor(_IMG_MEAN, dtype=torch.float32)[:, None, None]
-        std = torch.tensor(_IMG_STD, dtype=torch.float32)[:, None, None]
-        return ((x - mean) / std).to(self.device)
+        return _normalize(torch, self._cache[i], self.device)
 
 
-def _new_state(predictor: Any, images: _LazyImages) -> dict[str, Any]:
+def _resize(img: np.ndarray, size: int) -> np.ndarray:
+    """SAM2's resize (PIL's default filter, square ``size``), on an RGB uint8 frame."""
+    from PIL import Image
+
+    return np.asarray(Image.fromarray(img).resize((size, size)))
+
+
+def _normalize(torch: Any, arr: np.ndarray, device: Any) -> Any:
+    """SAM2's float operations: ``/ 255`` in float64, float32, then ``(x - mean) / std``."""
+    x = torch.from_numpy(arr / 255.0).permute(2, 0, 1).to(torch.float32)
+    mean = torch.tensor(_IMG_MEAN, dtype=torch.float32)[:, None, None]
+    std = torch.tensor(_IMG_STD, dtype=torch.float32)[:, None, None]
+    return ((x - mean) / std).to(device)
+
+
+def _new_state(predictor: Any, images: Any, num_frames: int | None = None) -> dict[str, Any]:
     """SAM2's ``init_state`` dictionary over the lazy frames (no frame is decoded up front)."""
     dev = predictor.device
     return {
         "images": images,
-        "num_frames": len(images),
+        "num_frames": len(images) if num_frames is None else num_frames,
         "offload_video_to_cpu": False,
         "offload_state_to_cpu": False,
         "video_height": images.height,
@@ -684,11 +695,16 @@ def _run_passes(
             if not ids:
                 continue
             torch = require("torch", "sam2")
-            _, video_res = predictor._get_orig_video_res_output(state, torch.cat(logits, 0))
+            # to the video's resolution one group at a time (float32 frames of every object at once
+            # would be large), as SAM2 does for the objects it propagates together
+            binary = [
+                (predictor._get_orig_video_res_output(state, lg)[1][:, 0] > 0.0).cpu().numpy()
+                for lg in logits
+            ]
             yield (
                 f,
                 ids,
-                (video_res[:, 0] > 0.0).cpu().numpy(),
+                np.concatenate(binary, axis=0),
                 torch.sigmoid(torch.cat(scores)).cpu().numpy().astype(np.float64),
             )
 
@@ -1105,3 +1121,140 @@ class Sam2VideoAnnotator:
             table["track_id"] = table["track_id"] + offset
             table = pd.concat([existing, table], ignore_index=True)
         return task.copy(annotations=normalize_annotations(table))
+
+
+# ---------------------------------------------------------------------------------------------
+# CVAT's interactive tracker: cvat_sdk's TrackingFunction
+
+
+class _FedImages:
+    """Frames handed in one by one (CVAT's tracker): the last few kept, normalized on access."""
+
+    def __init__(self, height: int, width: int, device: Any, keep: int) -> None:
+        self.height, self.width, self.device, self.keep = height, width, device, keep
+        self._frames: OrderedDict[int, np.ndarray] = OrderedDict()
+
+    def put(self, i: int, resized: np.ndarray) -> None:
+        self._frames[i] = resized
+        while len(self._frames) > self.keep:
+            self._frames.popitem(last=False)
+
+    def __len__(self) -> int:
+        return len(self._frames)
+
+    def __getitem__(self, i: int) -> Any:
+        return _normalize(require("torch", "sam2"), self._frames[int(i)], self.device)
+
+
+@dataclass
+class _PreprocessedFrame:
+    rgb: np.ndarray
+    resized: np.ndarray
+
+
+@dataclass
+class _TrackState:
+    state: dict[str, Any]
+    frame: int
+    shape_type: str
+
+
+class Sam2TrackingFunction:
+    """SAM2 as a ``cvat_sdk.auto_annotation.TrackingFunction`` (CVAT's interactive tracker).
+
+    CVAT hands the shape to follow (a rectangle or a polygon) on one image, then the next images
+    one by one; each :meth:`track` call runs one SAM2 propagation step with the memory SAM2
+    keeps, holding only the frames and outputs inside SAM2's memory window. The result has the
+    original shape's type: the mask's tight box, or its outer ring (``tolerance`` px).
+    :func:`create` builds one from a checkpoint path.
+
+    Example:
+        >>> fn = Sam2TrackingFunction(load_sam2_video_predictor("sam2.1_hiera_tiny.pt"))  # doctest: +SKIP
+        >>> state = fn.init_tracking_state(ctx, fn.preprocess_image(ctx, img0), shape)     # doctest: +SKIP
+        >>> fn.track(ctx, fn.preprocess_image(ctx, img1), state).points                   # doctest: +SKIP
+    """
+
+    def __init__(self, predictor: Any, *, tolerance: float = 1.0, min_area: int = 4) -> None:
+        cvataa = require("cvat_sdk.auto_annotation", "cvat", "CVAT tracking functions")
+        self.predictor = predictor
+        self.tolerance = float(tolerance)
+        self.min_area = int(min_area)
+        self.spec = cvataa.TrackingFunctionSpec(supported_shape_types=["rectangle", "polygon"])
+        self._window = _memory_window(predictor)
+
+    def preprocess_image(self, context: Any, image: Any) -> _PreprocessedFrame:
+        """The RGB frame and SAM2's resized copy (shared by every shape tracked on it)."""
+        from dl_utils.annotators import as_rgb_frame
+
+        rgb = as_rgb_frame(image)
+        return _PreprocessedFrame(rgb, _resize(rgb, self.predictor.image_size))
+
+    def init_tracking_state(self, context: Any, pp_image: _PreprocessedFrame, shape: Any) -> _TrackState:
+        """Prompt SAM2 with the shape on its image (a box, or the polygon as a mask)."""
+        torch = require("torch", "sam2", "SAM2 tracking")
+        h, w = pp_image.rgb.shape[:2]
+        images = _FedImages(h, w, self.predictor.device, keep=2)
+        images.put(0, pp_image.resized)
+        state = _new_state(self.predictor, images, num_frames=2**31 - 1)
+        pts = np.asarray(shape.points, dtype=np.float64)
+        with torch.inference_mode():
+            if shape.type == "rectangle":
+                self.predictor.add_new_points_or_box(state, 0, 0, box=pts[:4].astype(np.float32))
+            else:
+                from dl_utils.cv_utils import Mask
+
+                mask = Mask.from_polygons([pts.reshape(-1, 2)], h, w).data
+                if not mask.any():
+                    raise ValueError(f"the {shape.type} to track covers no pixel of the {w}x{h} image")
+                self.predictor.add_new_mask(state, 0, 0, torch.from_numpy(mask))
+            self.predictor.propagate_in_video_preflight(state)
+        return _TrackState(state, 0, str(shape.type))
+
+    def track(self, context: Any, pp_image: _PreprocessedFrame, state: _TrackState) -> Any:
+        """One propagation step on the next image; None when the object is gone."""
+        torch = require("torch", "sam2", "SAM2 tracking")
+        from dl_utils.samal.convert import mask_to_box, mask_to_polygon
+
+        cvataa = require("cvat_sdk.auto_annotation", "cvat")
+        st = state.state
+        state.frame += 1
+        f = state.frame
+        st["images"].put(f, pp_image.resized)
+        out = st["output_dict_per_obj"][0]
+        with torch.inference_mode():
+            cur, masks = self.predictor._run_single_frame_inference(
+                inference_state=st,
+                output_dict=out,
+                frame_idx=f,
+                batch_size=1,
+                is_init_cond_frame=False,
+                point_inputs=None,
+                mask_inputs=None,
+                reverse=False,
+                run_mem_encoder=True,
+            )
+            out["non_cond_frame_outputs"][f] = cur
+            for t in [t for t in out["non_cond_frame_outputs"] if t < f - self._window]:
+                del out["non_cond_frame_outputs"][t]
+            mask = (self.predictor._get_orig_video_res_output(st, masks)[1][0, 0] > 0.0).cpu().numpy()
+        if int(mask.sum()) < max(self.min_area, 1):
+            return None
+        if state.shape_type == "rectangle":
+            pts = mask_to_box(mask)
+        else:
+            pts = mask_to_polygon(mask, tolerance=self.tolerance, min_area=self.min_area)
+        if pts is None:
+            return None
+        return cvataa.TrackableShape(type=state.shape_type, points=[float(v) for v in pts])
+
+
+def create(
+    model: str,
+    config: str | None = None,
+    device: str | None = None,
+    image_size: int | None = None,
+    tolerance: float = 1.0,
+) -> Sam2TrackingFunction:
+    """A :class:`Sam2TrackingFunction` from a checkpoint path (the ``create`` entry point CVAT's loaders call)."""
+    predictor = load_sam2_video_predictor(model, config=config, device=device, image_size=image_size)
+    return Sam2TrackingFunction(predictor, tolerance=tolerance)

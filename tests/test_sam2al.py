@@ -335,3 +335,37 @@ def test_doc_examples(tmp_path, monkeypatch) -> None:
     monkeypatch.chdir(tmp_path)
     assert run_markdown_examples("sam2al.md") == 2
     assert run_module_doctests("dl_utils.sam2al").failed == 0
+
+
+def test_cvat_tracking_function_equals_reference(predictor, video) -> None:
+    """cvat_sdk's TrackingFunction protocol: one step per image = SAM2's forward propagation."""
+    pytest.importorskip("cvat_sdk")
+    import cvat_sdk.auto_annotation as cvataa
+
+    from dl_utils.sam2al import Sam2TrackingFunction
+    from dl_utils.samal.convert import mask_to_box
+
+    box = Sam2Prompt(0, 0, "ball", box=(6, 16, 23, 33))
+    ref = _reference(predictor, video, [box], 0)
+    fn = Sam2TrackingFunction(predictor)
+    assert fn.spec.supported_shape_types == {"rectangle", "polygon"}
+    images = [Image.open(video / f"{i:05d}.jpg") for i in range(10)]
+    ctx = None  # the context carries nothing SAM2 needs
+    state = fn.init_tracking_state(
+        ctx, fn.preprocess_image(ctx, images[0]), cvataa.TrackableShape(type="rectangle", points=box.box)
+    )
+    for f in range(1, 10):
+        got = fn.track(ctx, fn.preprocess_image(ctx, images[f]), state)
+        want = mask_to_box(ref[f]) if ref[f].sum() >= 4 else None
+        if want is None:
+            assert got is None, f"frame {f}"
+        else:
+            assert got.type == "rectangle" and got.points == want.tolist(), f"frame {f}"
+    # bounded: SAM2's memory window, not the whole history
+    assert len(state.state["output_dict_per_obj"][0]["non_cond_frame_outputs"]) <= 4
+    poly = [8, 16, 22, 16, 22, 32, 8, 32]
+    pstate = fn.init_tracking_state(
+        ctx, fn.preprocess_image(ctx, images[0]), cvataa.TrackableShape(type="polygon", points=poly)
+    )
+    out = fn.track(ctx, fn.preprocess_image(ctx, images[1]), pstate)
+    assert out is None or (out.type == "polygon" and len(out.points) >= 6)

@@ -409,3 +409,31 @@ def test_embedding_cache_follows_content_not_identity(sam_model):
     fresh = Segmenter.from_model(sam_model).predict(scene(seed=5), prompts)
     np.testing.assert_array_equal(reused.masks, fresh.masks)
     np.testing.assert_allclose(reused.scores, fresh.scores, atol=1e-6)
+
+
+def test_boxes_to_masks_reads_folder_images_by_frame_name(sam_model, tmp_path):
+    import cv2
+
+    from dl_utils import cvat
+
+    imgs = {"a.png": scene(seed=0), "b.png": scene(seed=7)}
+    for name, im in imgs.items():
+        cv2.imwrite(str(tmp_path / name), cv2.cvtColor(im, cv2.COLOR_RGB2BGR))
+    box = [30, 20, 90, 70]
+    task = cvat.Task(
+        "t",
+        labels=[{"name": "car"}],
+        annotations=[{"frame": 0, "label": "car", "type": "rectangle", "points": box}],
+        frames=[
+            {"frame": 0, "name": "b.png", "width": 160, "height": 120},
+            {"frame": 1, "name": "a.png", "width": 160, "height": 120},
+        ],
+    )
+    seg = Segmenter.from_model(sam_model)
+    out = boxes_to_masks(seg, task, tmp_path, output="mask")
+    want = seg.predict(imgs["b.png"], [Prompt(box=box)])  # task frame 0 is b.png, the folder's 2nd image
+    got = Mask.from_cvat_rle(out.annotations["points"].iloc[0], 120, 160)
+    assert got == want.masks[0]
+    task.frames.loc[0, "name"] = "zz.png"
+    with pytest.raises(ValueError, match=r"frame 0: image 'zz.png' not found"):
+        boxes_to_masks(seg, task, tmp_path)

@@ -19,6 +19,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -237,8 +238,36 @@ def _task_frames(task: Any, media: Any) -> Any:
             src = FrameSource(
                 media, start_frame=task.start_frame, stop_frame=task.stop_frame, step=task.frame_step
             )
-        return src
+            return src
+        return _ImagesByName(src, task)
     return media
+
+
+class _ImagesByName:
+    """Task frame ``f`` -> the image of the folder whose path ends with the task's frame name."""
+
+    def __init__(self, source: Any, task: Any) -> None:
+        self.source = source
+        self.names = [str(n) for n in task.frames["name"]]
+        files = [Path(f).as_posix() for f in source.files]
+        by_base: dict[str, list[int]] = {}
+        for i, f in enumerate(files):
+            by_base.setdefault(f.rsplit("/", 1)[-1], []).append(i)
+        self._files, self._by_base = files, by_base
+
+    def _index(self, frame: int) -> int:
+        name = Path(self.names[frame]).as_posix()
+        hits = [i for i in self._by_base.get(name.rsplit("/", 1)[-1], []) if self._files[i].endswith(name)]
+        if len(hits) != 1:
+            where = "not found" if not hits else f"ambiguous ({len(hits)} files)"
+            raise ValueError(f"frame {frame}: image {name!r} {where} in {self.source.files[0].parent}")
+        return hits[0]
+
+    def __getitem__(self, frame: int) -> np.ndarray:
+        return self.source[self._index(int(frame))]
+
+    def close(self) -> None:
+        self.source.close()
 
 
 def boxes_to_masks(

@@ -8,6 +8,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from dl_utils.cvat.jobs import merge_job_tracks, split_tracks_by_jobs
 from dl_utils.cvat.table import ANNOTATION_COLUMNS, normalize_annotations
 from dl_utils.cvat.tracks import (
     angle_diff,
@@ -15,9 +16,7 @@ from dl_utils.cvat.tracks import (
     interpolate_polyshape,
     interpolate_tracks,
     link_shapes_to_tracks,
-    merge_job_tracks,
     shape_iou,
-    split_tracks_by_jobs,
 )
 
 

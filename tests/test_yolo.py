@@ -348,9 +348,7 @@ def test_missing_frames_and_empty_tasks_are_reported(tmp_path):
     with pytest.raises(FileNotFoundError, match=r"t_img1\.png"):  # missing images stop the build
         build_dataset([(t, tmp_path / "src"), empty], tmp_path / "ds", split=(1, 0, 0))
     assert not (tmp_path / "ds").exists()
-    rep = build_dataset(
-        [(t, tmp_path / "src"), empty], tmp_path / "ds", split=(1, 0, 0), allow_missing=True
-    )
+    rep = build_dataset([(t, tmp_path / "src"), empty], tmp_path / "ds", split=(1, 0, 0), allow_missing=True)
     assert rep.counts["missing_frames"] == 1
     assert rep.images["train"] == 2
     assert rep.empty_tasks == ["empty"]

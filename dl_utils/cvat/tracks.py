@@ -25,7 +25,7 @@ one row per frame exactly as CVAT's server does when it exports (``TrackManager`
 
 :func:`compress_tracks` is the inverse (per-frame rows -> the fewest keyframes whose
 interpolation reproduces every frame within a tolerance). :func:`split_tracks_by_jobs` and
-:func:`merge_job_tracks` (defined in :mod:`dl_utils.cvat.jobs`, re-exported here) cut a task into
+:func:`merge_job_tracks` (in :mod:`dl_utils.cvat.jobs`, which builds on this module) cut a task into
 jobs and merge jobs back exactly as CVAT does; :func:`link_shapes_to_tracks` builds tracks from
 per-frame shapes by IoU with Hungarian matching. ``interpolate_tracks(deleted_frames=,
 included_frames=)`` skips deleted frames and filters to included ones as CVAT's export does.
@@ -45,7 +45,6 @@ Example:
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -1358,14 +1357,3 @@ def link_shapes_to_tracks(
     if closing:
         parts.append(_frame_from_rows(closing))
     return _finish(parts)
-
-
-_FROM_JOBS = ("merge_job_tracks", "split_tracks_by_jobs")
-
-
-def __getattr__(name: str) -> Any:
-    """``split_tracks_by_jobs`` and ``merge_job_tracks`` live in :mod:`dl_utils.cvat.jobs`, which
-    builds on this module: they are looked up there on first use (no import cycle)."""
-    if name in _FROM_JOBS:
-        return getattr(importlib.import_module("dl_utils.cvat.jobs"), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -45,9 +45,9 @@ import numpy as np
 import pandas as pd
 
 from dl_utils.cvat.api_json import labeled_data_to_table, table_to_labeled_data
+from dl_utils.cvat.jobs import split_tracks_by_jobs
 from dl_utils.cvat.table import compare_annotations, normalize_annotations
 from dl_utils.cvat.task import Task
-from dl_utils.cvat.tracks import split_tracks_by_jobs
 from dl_utils.cvat.validate import find_problems
 from dl_utils.cvat_srv.errors import (
     ConflictError,

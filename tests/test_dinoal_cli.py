@@ -58,8 +58,8 @@ def test_cli_dino_media_and_task(files, tmp_path):
         "t",
         labels=[{"name": "person", "type": "points"}],
         annotations=[{"frame": 0, "label": "person", "type": "points", "points": [5, 5]}],
-        frames=[{"frame": i, "name": f"f{i}.png", "width": 128, "height": 96} for i in range(3)],
-    )
+        frames=[{"frame": i, "name": f"f{2 - i}.png", "width": 128, "height": 96} for i in range(3)],
+    )  # task frame 0 is the folder's last image: frames are matched by name
     src = cvat.save(existing, tmp_path / "task.xml")
     out2 = tmp_path / "more.xml"
     res = runner.invoke(
@@ -82,6 +82,18 @@ def test_cli_dino_media_and_task(files, tmp_path):
     t = cvat.load(out2)
     assert (t.annotations["label"] == "person").sum() == 1 and (t.annotations["label"] == "dog").sum() > 0
     assert set(t.label_names) == {"person", "dog"}
+    import cv2
+
+    from dl_utils.dinoal import DinoAnnotator, DinoOptions, load_groundingdino
+
+    net = load_groundingdino(ckpt, cfg, bert, device="cpu")
+    opts = DinoOptions(box_threshold=0.0, text_threshold=0.0, size=64, max_size=106)
+    img = cv2.cvtColor(cv2.imread(str(frames / "f2.png")), cv2.COLOR_BGR2RGB)
+    want = DinoAnnotator(net, ["dog"], opts).annotate([img])
+    got = t.annotations[(t.annotations["label"] == "dog") & (t.annotations["frame"] == 0)]
+    np.testing.assert_allclose(
+        np.stack(got["points"].to_list()), np.stack(want["points"].to_list()), atol=1e-3
+    )
 
 
 def test_cli_dino_errors(files, tmp_path):

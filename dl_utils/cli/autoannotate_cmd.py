@@ -14,6 +14,7 @@ The ``sam2`` sub-command (video propagation, :mod:`dl_utils.sam2al`) is register
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from enum import Enum
 from pathlib import Path
 from typing import Annotated, Any
@@ -68,6 +69,25 @@ def load_task(path: Path) -> Any:
     if len(tasks) != 1:
         raise ValueError(f"{path}: expected one task, found {len(tasks)}")
     return tasks[0]
+
+
+def iter_task_frames(task: Any, source: Any) -> Iterator[tuple[int, Any]]:
+    """``(task frame, image)`` pairs: a video task by position, an image task by each frame's name.
+
+    Raises:
+        ValueError: an image of the task is missing from (or ambiguous in) the folder.
+    """
+    if task.media or source.is_video:
+        yield from enumerate(source)
+        return
+    files = [Path(f).as_posix() for f in source.files]
+    for frame, name in zip(task.frames["frame"], task.frames["name"], strict=True):
+        want = Path(str(name)).as_posix()
+        hits = [i for i, f in enumerate(files) if f == want or f.endswith("/" + want)]
+        if len(hits) != 1:
+            where = "not found" if not hits else f"ambiguous ({len(hits)} files)"
+            raise ValueError(f"frame {int(frame)}: image {want!r} {where} in the media")
+        yield int(frame), source[hits[0]]
 
 
 def save_task(task: Any, out: Path, fmt: OutFormat, media: Path | None, force: bool, video: bool) -> Path:
@@ -357,7 +377,7 @@ def dino_cmd(
             else open_frames(task_media)
         )
         with src as source:
-            table = ann.annotate(source, progress=True)
+            table = ann.annotate(iter_task_frames(task, source), progress=True)
         task.annotations = normalize_annotations(pd.concat([task.annotations, table], ignore_index=True))
         _with_labels(task, {lab.name: "any" for lab in ann.spec.labels})
         path = save_task(task, out, fmt, task_media, force, video=bool(task.media))

@@ -246,3 +246,19 @@ def test_job_pull_push_and_workspaces(cvat_server, cvat_srv, cvat_project, tmp_p
             assert personal.projects(name=p.name) == []
     finally:
         cvat_srv.api.organizations_api.destroy(org.id)
+
+
+def test_push_of_scored_tracks_verifies(cvat_srv, image_task) -> None:
+    """CVAT keeps no score on tags or tracked shapes: a model's scores there don't fail the read-back."""
+    st, _ = image_task
+    pulled = cvat_srv.pull(st)
+    ann = pulled.annotations
+    is_track = ann["track_id"].notna()
+    assert is_track.any()
+    scored = pulled.copy(annotations=ann.assign(score=np.where(is_track, 0.4, 0.7)))
+    res = cvat_srv.push(scored)
+    assert res.verified
+    back = cvat_srv.pull(st).annotations
+    unscored = back["track_id"].notna() | (back["type"] == "tag")
+    assert (back.loc[unscored, "score"] == 1.0).all()
+    assert np.allclose(back.loc[~unscored, "score"], 0.7)

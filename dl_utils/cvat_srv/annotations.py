@@ -370,13 +370,27 @@ def _with_kept(keep: pd.DataFrame, new: pd.DataFrame) -> pd.DataFrame:
 
 
 def _same(sent: pd.DataFrame, back: pd.DataFrame, probe: Task) -> list[str]:
-    """Differences between what was written and what the server holds (keyframes, then per frame)."""
+    """Differences between what was written and what the server holds (keyframes, then per frame).
+
+    CVAT keeps a ``score`` on labeled shapes only (not on tags or tracked shapes: its models have
+    no such field), so those rows are compared as the server holds them (score 1.0); the local
+    table keeps the real scores.
+    """
+    sent, back = _scores_as_stored(sent), _scores_as_stored(back)
     diffs = compare_annotations(sent, back, atol=1e-3, ignore=("track_id", "keyframe"))
     if not diffs:
         return []
     a, b = probe.copy(annotations=sent).to_shapes(), probe.copy(annotations=back).to_shapes()
     a, b = a[~a["outside"].to_numpy(bool)], b[~b["outside"].to_numpy(bool)]
     return compare_annotations(a, b, atol=0.05, ignore=("track_id", "keyframe"))
+
+
+def _scores_as_stored(ann: pd.DataFrame) -> pd.DataFrame:
+    """``ann`` with the score of tags and track rows set to 1.0, the value CVAT reports for them."""
+    unscored = ann["track_id"].notna() | (ann["type"] == "tag")
+    if not unscored.any():
+        return ann
+    return ann.assign(score=ann["score"].where(~unscored, 1.0))
 
 
 @dataclass(frozen=True)

@@ -615,8 +615,9 @@ def _propagate(
                     )
             predictor.propagate_in_video_preflight(state)
             groups = _make_groups(state, batch_objects)
-            stats.groups = len(groups)
-            yield from _run_passes(predictor, state, groups, images, stats)
+        stats.groups = len(groups)
+
+        yield from _run_passes(predictor, state, groups, images, stats, lambda: _modes(torch, autocast))
     finally:
         hook.remove()
         stats.frames_decoded = images.decoded
@@ -649,9 +650,34 @@ def _make_groups(state: dict[str, Any], batch_objects: bool) -> list[_Group]:
     return groups
 
 
+@contextlib.contextmanager
+def _modes(torch: Any, autocast: Any) -> Iterator[None]:
+    with torch.inference_mode(), autocast():
+        yield
+
+
 def _run_passes(
-    predictor: Any, state: dict[str, Any], groups: list[_Group], images: _LazyImages, stats: PropagationStats
+    predictor: Any,
+    state: dict[str, Any],
+    groups: list[_Group],
+    images: _LazyImages,
+    stats: PropagationStats,
+    modes: Any,
 ) -> Iterator[tuple[int, list[int], np.ndarray, np.ndarray]]:
+    """Forward then backward over the frames; torch's inference mode is on only while computing."""
+    for item in _passes(predictor, state, groups, images, stats, modes):
+        if item is not None:
+            yield item
+
+
+def _passes(
+    predictor: Any,
+    state: dict[str, Any],
+    groups: list[_Group],
+    images: _LazyImages,
+    stats: PropagationStats,
+    modes: Any,
+) -> Iterator[tuple[int, list[int], np.ndarray, np.ndarray] | None]:
     n = state["num_frames"]
     window = _memory_window(predictor)
     for g in groups:
@@ -663,50 +689,62 @@ def _run_passes(
         else:
             order = range(min(g.start for g in groups), n)
         for f in order:
-            ids: list[int] = []
-            logits, scores = [], []
-            for g in groups:
-                if (f < g.start) if not reverse else (f >= g.start):
-                    continue
-                cond = g.out["cond_frame_outputs"].get(f)
-                if cond is not None:
-                    masks, score = cond["pred_masks"].to(state["device"]), cond["object_score_logits"]
-                else:
-                    cur, masks = predictor._run_single_frame_inference(
-                        inference_state=state,
-                        output_dict=g.out,
-                        frame_idx=f,
-                        batch_size=len(g.obj_ids),
-                        is_init_cond_frame=False,
-                        point_inputs=None,
-                        mask_inputs=None,
-                        reverse=reverse,
-                        run_mem_encoder=True,
-                    )
-                    g.out["non_cond_frame_outputs"][f] = cur
-                    score = cur["object_score_logits"]
-                _evict(g, f, window, reverse)
-                ids.extend(g.obj_ids)
-                logits.append(masks)
-                scores.append(score.float().reshape(-1))
-            stats.max_frame_outputs = max(
-                stats.max_frame_outputs, sum(len(g.out["non_cond_frame_outputs"]) for g in groups)
+            with modes():
+                step = _step(predictor, state, groups, stats, f, window, reverse)
+            yield step
+
+
+def _step(
+    predictor: Any,
+    state: dict[str, Any],
+    groups: list[_Group],
+    stats: PropagationStats,
+    f: int,
+    window: int,
+    reverse: bool,
+) -> tuple[int, list[int], np.ndarray, np.ndarray] | None:
+    """One frame for every group that propagates through it in this direction."""
+    ids: list[int] = []
+    logits, scores = [], []
+    for g in groups:
+        if (f < g.start) if not reverse else (f >= g.start):
+            continue
+        cond = g.out["cond_frame_outputs"].get(f)
+        if cond is not None:
+            masks, score = cond["pred_masks"].to(state["device"]), cond["object_score_logits"]
+        else:
+            cur, masks = predictor._run_single_frame_inference(
+                inference_state=state,
+                output_dict=g.out,
+                frame_idx=f,
+                batch_size=len(g.obj_ids),
+                is_init_cond_frame=False,
+                point_inputs=None,
+                mask_inputs=None,
+                reverse=reverse,
+                run_mem_encoder=True,
             )
-            if not ids:
-                continue
-            torch = require("torch", "sam2")
-            # to the video's resolution one group at a time (float32 frames of every object at once
-            # would be large), as SAM2 does for the objects it propagates together
-            binary = [
-                (predictor._get_orig_video_res_output(state, lg)[1][:, 0] > 0.0).cpu().numpy()
-                for lg in logits
-            ]
-            yield (
-                f,
-                ids,
-                np.concatenate(binary, axis=0),
-                torch.sigmoid(torch.cat(scores)).cpu().numpy().astype(np.float64),
-            )
+            g.out["non_cond_frame_outputs"][f] = cur
+            score = cur["object_score_logits"]
+        _evict(g, f, window, reverse)
+        ids.extend(g.obj_ids)
+        logits.append(masks)
+        scores.append(score.float().reshape(-1))
+    stats.max_frame_outputs = max(
+        stats.max_frame_outputs, sum(len(g.out["non_cond_frame_outputs"]) for g in groups)
+    )
+    if not ids:
+        return None
+    torch = require("torch", "sam2")
+    # to the video's resolution one group at a time (float32 frames of every object at once
+    # would be large), as SAM2 does for the objects it propagates together
+    binary = [(predictor._get_orig_video_res_output(state, lg)[1][:, 0] > 0.0).cpu().numpy() for lg in logits]
+    return (
+        f,
+        ids,
+        np.concatenate(binary, axis=0),
+        torch.sigmoid(torch.cat(scores)).cpu().numpy().astype(np.float64),
+    )
 
 
 def _evict(g: _Group, f: int, window: int, reverse: bool) -> None:

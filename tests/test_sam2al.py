@@ -91,6 +91,7 @@ def _reference(predictor, folder: Path, prompts: list[Sam2Prompt], obj: int) -> 
 def _ours(ann: Sam2VideoAnnotator, frames, prompts) -> dict[int, dict[int, np.ndarray]]:
     got: dict[int, dict[int, np.ndarray]] = {}
     for f, ids, masks, _scores in ann.propagate(frames, prompts):
+        assert not torch.is_inference_mode_enabled()  # torch's modes do not leak into the caller
         for k, oid in enumerate(ids):
             assert f not in got.setdefault(oid, {}), f"object {oid} yielded twice on frame {f}"
             got[oid][f] = masks[k]

@@ -29,6 +29,7 @@ import random
 import re
 import shutil
 import stat
+import sys
 import tarfile
 import tempfile
 import time
@@ -100,6 +101,25 @@ logging.getLogger(LOGGER_NAME).addHandler(logging.NullHandler())
 log = get_logger(__name__)
 
 
+class _CurrentStderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """A stream handler that writes to whatever ``sys.stderr`` is when a record is emitted.
+
+    The CLI and test runners swap ``sys.stderr`` between runs in one process; a handler bound to
+    the stream of its first call would then write to a closed file ("Logging error").
+    """
+
+    def __init__(self) -> None:
+        super().__init__(sys.stderr)
+
+    @property  # type: ignore[override]
+    def stream(self) -> Any:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value: Any) -> None:  # the stream is always the current sys.stderr
+        pass
+
+
 def setup_logging(
     level: int | str = logging.INFO, fmt: str = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 ) -> None:
@@ -110,7 +130,7 @@ def setup_logging(
         if getattr(handler, "_dl_utils", False):
             handler.setLevel(level)
             return
-    handler = logging.StreamHandler()
+    handler = _CurrentStderrHandler()
     handler.setFormatter(logging.Formatter(fmt))
     handler.setLevel(level)
     handler._dl_utils = True  # type: ignore[attr-defined]

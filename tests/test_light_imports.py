@@ -19,8 +19,29 @@ LIGHT_MODULES = [
     "dl_utils.ml_utils",
     "dl_utils.copybal",
     "dl_utils.seg",
+    # the modules behind extras import their packages inside the functions that need them
+    "dl_utils.annotators",
+    "dl_utils.tracking",
+    "dl_utils.onnx_utils",
+    "dl_utils.yolo_annotator",
+    "dl_utils.cvat_srv",
+    "dl_utils.samal",
+    "dl_utils.dinoal",
+    "dl_utils.sam2al",
+    "dl_utils.ipy_utils",
 ]
-HEAVY = ["torch", "tensorflow", "ultralytics", "sam2", "segment_anything", "groundingdino", "clearml"]
+HEAVY = [
+    "torch",
+    "tensorflow",
+    "ultralytics",
+    "sam2",
+    "segment_anything",
+    "groundingdino",
+    "transformers",
+    "clearml",
+    "cvat_sdk",
+    "ipywidgets",
+]
 
 
 @pytest.mark.parametrize("module", LIGHT_MODULES)

@@ -359,3 +359,23 @@ def test_link_or_copy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     with pytest.raises(FileNotFoundError):
         monkeypatch.undo()
         utils.link_or_copy(tmp_path / "missing.jpg", dst)
+
+
+def test_setup_logging_writes_to_the_current_stderr(monkeypatch) -> None:
+    """The CLI runs many times in one process with sys.stderr swapped: records go to the current one."""
+    import io
+    import logging
+    import sys
+
+    from dl_utils.utils import get_logger, setup_logging
+
+    first, second = io.StringIO(), io.StringIO()
+    monkeypatch.setattr(sys, "stderr", first)
+    setup_logging(logging.INFO)
+    log = get_logger("dl_utils.test_stderr")
+    log.warning("one")
+    first.close()
+    monkeypatch.setattr(sys, "stderr", second)
+    setup_logging(logging.INFO)
+    log.warning("two")
+    assert "two" in second.getvalue()

@@ -407,8 +407,9 @@ def _safe(name: str) -> str:
 class SegResult:
     """What :func:`build_seg_dataset` wrote: ``index`` (one row per image: image, mask, task,
     frame, subset, objects), ``names`` (pixel value → class name), ``stats`` (pixels and
-    objects per class), counts of ``excluded_frames``, ``missing_frames``, ``skipped_shapes``
-    (non-area types), ``ignored_objects`` (-1 classes)."""
+    objects per class), counts of ``excluded_frames``, ``deleted_frames`` (deleted in CVAT, left
+    out as CVAT's export does), ``missing_frames``, ``skipped_shapes`` (non-area types),
+    ``ignored_objects`` (-1 classes)."""
 
     out_dir: Path
     index: pd.DataFrame
@@ -416,6 +417,7 @@ class SegResult:
     stats: pd.DataFrame
     excluded_frames: int = 0
     missing_frames: int = 0
+    deleted_frames: int = 0
     skipped_shapes: int = 0
     ignored_objects: int = 0
     problems: list[str] = field(default_factory=list)
@@ -509,7 +511,7 @@ def build_seg_dataset(
     rows: list[dict[str, Any]] = []
     pixel_counts = np.zeros(max(names) + 1, dtype=np.int64)
     object_counts = np.zeros(max(names) + 1, dtype=np.int64)
-    res_counts = {"excluded": 0, "missing": 0, "skipped": 0, "ignored": 0}
+    res_counts = {"excluded": 0, "deleted": 0, "missing": 0, "skipped": 0, "ignored": 0}
     problems: list[str] = []
     from tqdm.auto import tqdm
 
@@ -535,6 +537,7 @@ def build_seg_dataset(
                     for f in np.unique(shapes["frame"])
                 }
                 ftab = task.frames
+                deleted = {int(f) for f in getattr(task, "deleted_frames", None) or ()}
                 task_stem = _safe(str(task.name))
                 subset = str(getattr(task, "subset", "") or "")
                 for fr, fname, fw, fh in zip(
@@ -546,6 +549,9 @@ def build_seg_dataset(
                 ):
                     fr = int(fr)
                     bar.update(1)
+                    if fr in deleted:  # deleted in CVAT: not part of the dataset, as in CVAT's export
+                        res_counts["deleted"] += 1
+                        continue
                     if fr in bad_frames:
                         res_counts["excluded"] += 1
                         continue
@@ -644,10 +650,12 @@ def build_seg_dataset(
             tmp / "dataset.yaml",
         )
     log.info(
-        "segmentation dataset %s: %d images, %d frames excluded, %d missing, %d non-area shapes skipped",
+        "segmentation dataset %s: %d images, %d frames excluded, %d deleted in CVAT, %d missing, "
+        "%d non-area shapes skipped",
         out,
         len(index),
         res_counts["excluded"],
+        res_counts["deleted"],
         res_counts["missing"],
         res_counts["skipped"],
     )
@@ -658,6 +666,7 @@ def build_seg_dataset(
         stats=stats,
         excluded_frames=res_counts["excluded"],
         missing_frames=res_counts["missing"],
+        deleted_frames=res_counts["deleted"],
         skipped_shapes=res_counts["skipped"],
         ignored_objects=res_counts["ignored"],
         problems=problems,

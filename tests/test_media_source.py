@@ -267,3 +267,33 @@ def test_saving_a_loaded_backup_keeps_its_media(tmp_path):
     cvat.save(cvat.load(xml).tasks[0], tmp_path / "train2.zip")
     with zipfile.ZipFile(tmp_path / "train2.zip") as zf:
         assert not any(n.endswith(".png") for n in zf.namelist())
+
+
+def test_frames_deleted_in_cvat_are_left_out_of_datasets(tmp_path):
+    """CVAT's export skips deleted frames: so do yolo and seg builds (and they say how many)."""
+    video = tmp_path / "match_01.mp4"
+    write_video(video, 8)
+    base = _video_task(8)
+    task = Task(
+        base.name,
+        labels=base.labels,
+        size=8,
+        width=W,
+        height=H,
+        media=base.media,
+        annotations=base.annotations,
+        deleted_frames=[2, 5],
+    )
+    cvat.save(task, tmp_path / "b.zip", media=video)
+    loaded = cvat.load(tmp_path / "b.zip")
+    assert loaded.deleted_frames == [2, 5]
+    report = yolo.build_dataset([loaded], tmp_path / "ds", task="detect", split=(1, 0, 0), gap=0)
+    stems = sorted(p.stem for p in (tmp_path / "ds").rglob("images/*/*.jpg"))
+    frames = sorted(int(s.rsplit("_", 1)[1]) for s in stems)
+    assert frames == [0, 1, 3, 4, 6, 7]
+    assert report.counts["deleted_frames"] == 2
+    labels = sorted(p.stem for p in (tmp_path / "ds").rglob("labels/*/*.txt"))
+    assert not any(int(s.rsplit("_", 1)[1]) in (2, 5) for s in labels)
+    res = build_seg_dataset([loaded], tmp_path / "seg")
+    assert sorted(res.index["frame"].tolist()) == [0, 1, 3, 4, 6, 7]
+    assert res.deleted_frames == 2

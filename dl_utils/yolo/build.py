@@ -804,6 +804,7 @@ def build_dataset(
             "unsupported",
             "unused",
             "excluded_frames",
+            "deleted_frames",
             "missing_frames",
             "frames_out_of_range",
             "ambiguous_frames",
@@ -842,6 +843,11 @@ def build_dataset(
         keep_frames = ~frames["frame"].isin(excluded).to_numpy()
         if every > 1:
             keep_frames &= (frames["frame"].to_numpy() % every) == 0
+        deleted = list(getattr(t, "deleted_frames", None) or ())
+        if deleted:  # frames deleted in CVAT are not part of the dataset (CVAT's export skips them)
+            is_deleted = frames["frame"].isin(deleted).to_numpy()
+            counts_total["deleted_frames"] += int(np.count_nonzero(is_deleted & keep_frames))
+            keep_frames &= ~is_deleted
         frames = frames[keep_frames].reset_index(drop=True)
         if vis is not None and not _sizes_known(frames):
             # some frames have no known size: the per-row path tells whether objects lie on them

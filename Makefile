@@ -12,7 +12,7 @@ export YOLO_OFFLINE := 1
 export MPLBACKEND := Agg
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: help venv ffmpeg chromium test lint typecheck imports shellcheck pytest demo bench clean
+.PHONY: help venv ffmpeg chromium test-tools test lint typecheck imports shellcheck pytest demo bench clean
 
 help:
 	@echo "make demo   - run the offline model-assisted labeling loop end to end (./demo_out)"
@@ -51,7 +51,13 @@ typecheck: venv
 shellcheck: venv
 	$(BIN)/shellcheck scripts/*.sh docker/*.sh dockerPreAnnotation/*.sh
 
-pytest: venv
+# inotifywait lets the tests cover rerun.sh's inotify path (the polling path runs without it)
+test-tools:
+	@command -v inotifywait >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 \
+		&& DEBIAN_FRONTEND=noninteractive apt-get install -y -qq inotify-tools >/dev/null 2>&1; } \
+		|| echo "inotify-tools not installed: the rerun.sh inotify test will skip"
+
+pytest: venv test-tools
 	$(BIN)/python -m pytest tests dl_utils --doctest-modules $(PYTEST_ARGS)
 
 test: lint imports typecheck shellcheck pytest

@@ -331,7 +331,7 @@ def bench_sam2_memory(args: argparse.Namespace) -> dict[str, float]:
         growth = (b / a - 1) * 100
         print(
             f"  {kind:16s} peak RSS {small} frames {a:7.0f} MB, {large} frames {b:7.0f} MB: "
-            f"+{growth:.1f} %" + ("  (target <= 10 %)" if kind == "sam2al" else "")
+            f"{growth:+.1f} %" + ("  (target <= 10 %)" if kind == "sam2al" else "")
         )
         out[f"{kind}_rss_growth_pct"] = growth
     return out

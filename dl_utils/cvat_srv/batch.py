@@ -450,15 +450,16 @@ def _download(
 
 
 def _export_in_progress(exc: BaseException) -> bool:
-    """HTTP 409 with an ``rq_id``: the same export is already running on the server (e.g. our own
-    request whose answer was lost), so a new one is refused until it ends."""
+    """HTTP 409 with an ``rq_id`` (CVAT 2.17: "Export process is already started"): the same export
+    is already running on the server (e.g. our own request whose answer was lost), so a new one is
+    refused until it ends."""
     err: BaseException | None = exc
     seen: set[int] = set()
     while err is not None and id(err) not in seen:
         seen.add(id(err))
         if getattr(err, "status", None) == 409 or "HTTP 409" in str(err):
-            body = getattr(err, "body", None)
-            if "rq_id" in str(err) or (body is not None and "rq_id" in str(body)):
+            text = f"{err} {getattr(err, 'body', '')}"
+            if "rq_id" in text or "already started" in text:  # CVAT >= 2.2x / CVAT 2.17
                 return True
         err = err.__cause__ or err.__context__
     return False

@@ -211,7 +211,7 @@ CASES: dict[str, Case] = {
 # commands without a row here, each with the reason
 NOT_WALKED: dict[str, str] = {
     "cvat ls": "takes no path or number (only server options); needs a server",
-    "cvat pull": "task ids only; needs a server (tests/test_cvat_server_cli.py)",
+    "cvat pull": "task ids only; needs a server (tests/test_cvat_srv_cli.py)",
     "cvat backup": "task ids only; needs a server",
     "cvat export": "task ids only; needs a server",
     "cvat copy": "task ids only; needs a server",

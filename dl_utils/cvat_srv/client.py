@@ -416,9 +416,14 @@ def connect(
 def _login(
     client: Any, url: str, user: str | None, password: str | None, token: str | None, scrub: Scrubber
 ) -> None:
-    from cvat_sdk.core.client import AccessTokenCredentials
-
     if token:
+        try:  # access tokens came with cvat-sdk 2.2x; password logins work with older SDKs too
+            from cvat_sdk.core.client import AccessTokenCredentials
+        except ImportError:
+            raise CvatServerError(
+                f"{url}: this cvat-sdk cannot log in with an access token; "
+                "upgrade it (pip install 'dl_utils[cvat]') or use a user name and password"
+            ) from None
         client.login(AccessTokenCredentials(token))
         return
     try:

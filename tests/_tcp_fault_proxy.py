@@ -10,7 +10,8 @@ refused, as when the server is down) until :meth:`FaultProxy.restore`.
 Actions: ``"pass"``, ``"reset"`` (TCP RST after reading the request; nothing reaches the
 server), ``"502"`` (nothing reaches the server), ``"reset_mid"`` (forwarded; the response is cut
 after its headers and part of the body, then RST), ``"down"`` (the request is reset and the
-proxy goes into an outage).
+proxy goes into an outage), ``"stall"`` (the request is read and never answered: a hung server;
+the connection is closed only when the proxy stops).
 
 Example::
 
@@ -28,7 +29,7 @@ import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-ACTIONS = ("pass", "reset", "502", "reset_mid", "down")
+ACTIONS = ("pass", "reset", "502", "reset_mid", "down", "stall")
 _BAD_GATEWAY = (
     b"HTTP/1.1 502 Bad Gateway\r\nContent-Type: text/plain\r\nContent-Length: 21\r\n"
     b"Connection: close\r\n\r\nbad gateway (proxy)\r\n"
@@ -243,6 +244,11 @@ class FaultProxy:
             if action == "down":
                 self.outage()
             _reset(client)
+            return
+        if action == "stall":
+            self._stop.wait()
+            with contextlib.suppress(OSError):
+                client.close()
             return
         if action == "502":
             with contextlib.suppress(OSError):

@@ -12,10 +12,12 @@ from __future__ import annotations
 
 import json
 import os
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from dl_utils.cvat_srv.errors import ServerJobError
+from dl_utils.cvat_srv.errors import CvatServerError, NotFound, ServerJobError
 from dl_utils.cvat_srv.objects import ServerProject, ServerTask, get_project, get_task
 from dl_utils.cvat_srv.refs import parse_ref
 from dl_utils.cvat_srv.waiting import progress_reporter, wait_request
@@ -24,7 +26,7 @@ from dl_utils.utils import get_logger
 if TYPE_CHECKING:  # pragma: no cover
     from dl_utils.cvat_srv.protocol import ServerLike as Server
 
-__all__ = ["download_backup", "download_result", "restore_backup", "upload_and_wait"]
+__all__ = ["download_backup", "download_result", "export_to_file", "restore_backup", "upload_and_wait"]
 
 log = get_logger(__name__)
 
@@ -51,9 +53,13 @@ def download_result(srv: Server, request: Any, path: Path, *, overwrite: bool, p
     pbar = None
     if progress:
         pbar = progress_reporter()
+    from dl_utils.cvat_srv.retry import default_policy, installed_timeout
+
+    p = default_policy()
+    timeout = installed_timeout(srv.sdk) or (p.connect_timeout, p.read_timeout)
     try:
         with srv.errors(f"download {path.name}"):
-            Downloader(srv.sdk).download_file(url, output_path=tmp, pbar=pbar, timeout=600)
+            Downloader(srv.sdk).download_file(url, output_path=tmp, pbar=pbar, timeout=timeout)  # type: ignore[arg-type]
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
@@ -65,6 +71,77 @@ def _rq_id(result: Any) -> str:
     if not rq:
         raise ServerJobError("the server accepted the request but returned no request id")
     return str(rq)
+
+
+def _conflict_rq_id(exc: BaseException) -> str | None:
+    """The ``rq_id`` of an HTTP 409 answer (CVAT >= 2.2x: the same export is already running)."""
+    body = getattr(exc, "body", None)
+    try:
+        data = json.loads(body) if isinstance(body, str | bytes | bytearray) else body
+    except ValueError:
+        return None
+    rq = data.get("rq_id") if isinstance(data, dict) else None
+    return str(rq) if rq else None
+
+
+def _start(srv: Server, post: Callable[[], Any], what: str) -> tuple[str | None, bool]:
+    """POST that starts an export/backup: ``(rq_id, ours)``; ``(rq_id of the running one, False)``
+    on an HTTP 409 carrying it, ``(None, False)`` on a 409 without one (CVAT 2.17)."""
+    with srv.errors(what):
+        try:
+            result, _ = post()
+        except Exception as exc:
+            if getattr(exc, "status", None) != 409:
+                raise
+            return _conflict_rq_id(exc), False
+    return _rq_id(result), True
+
+
+def _replaced(exc: CvatServerError) -> bool:
+    """A wait or download that found its request gone or restarted (HTTP 404/400)."""
+    return isinstance(exc, NotFound) or getattr(exc.__context__, "status", None) == 400
+
+
+def export_to_file(
+    srv: Server, post: Callable[[], Any], what: str, path: Path, *, overwrite: bool = False,
+    progress: bool = False, timeout: float = 600.0,
+) -> Path:  # fmt: skip
+    """Start an export or backup with ``post()`` (an SDK ``create_*_export`` call), wait for it and
+    download its file to ``path`` (atomic).
+
+    The server refuses (HTTP 409) a second identical export while one is running (another
+    process, a parallel call, or our own request whose answer was lost). Then this waits on the
+    running request (CVAT >= 2.2x names it in the answer), or, when the answer names none
+    (CVAT 2.17), starts it again until the running one ends (up to ``timeout`` seconds).
+    Identical exports share one request id, and a new one replaces a finished one: a wait or a
+    download that finds its request gone or restarted starts the export again (3 times at most).
+    """
+    deadline = time.monotonic() + timeout
+    pause = 0.5
+    lost = 0
+    while True:
+        rq, ours = _start(srv, post, what)
+        if rq is None:
+            if time.monotonic() > deadline:
+                raise ServerJobError(
+                    f"{srv.url}: {what}: the same export kept running for over {timeout:g} s"
+                )
+            log.info("%s: the same export is still running on the server; waiting %.1f s", what, pause)
+            time.sleep(pause)
+            pause = min(pause * 1.5, 5.0)
+            continue
+        if not ours:
+            log.info("%s: the same export is already running on the server (%s); waiting for it", what, rq)
+        try:
+            request = wait_request(srv, rq, what, progress=progress)
+            return download_result(srv, request, path, overwrite=overwrite, progress=progress)
+        except CvatServerError as exc:
+            if lost >= 3 or not _replaced(exc):
+                raise
+            lost += 1
+            log.info(
+                "%s: an identical export replaced this one on the server (%s); starting again", what, exc
+            )
 
 
 def download_backup(
@@ -79,10 +156,10 @@ def download_backup(
         raise FileExistsError(f"refusing to overwrite existing file: {target} (pass overwrite=True)")
     if target.is_dir():
         target = target / f"{obj.kind}_{obj.id}_backup.zip"
-    with srv.errors(f"backup of {obj.where}"):
-        result, _ = api.create_backup_export(obj.id)
-    request = wait_request(srv, _rq_id(result), f"backup of {obj.where}", progress=progress)
-    download_result(srv, request, target, overwrite=overwrite, progress=progress)
+    export_to_file(
+        srv, lambda: api.create_backup_export(obj.id), f"backup of {obj.where}", target,
+        overwrite=overwrite, progress=progress,
+    )  # fmt: skip
     log.info("backup of %s saved to %s", obj.url, target)
     return target
 

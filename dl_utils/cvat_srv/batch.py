@@ -195,8 +195,7 @@ def _ensure_retries(srv: Any, options: BatchOptions) -> RetryPolicy:
         policy = conn_policy
     policy = policy or default_policy()
     if sdk is not None and current is None and (conn_policy is None or isinstance(conn_policy, RetryPolicy)):
-        # TODO(core): connect() could call retry.install_retries(client, policy) itself so the
-        # request timeouts apply to every connection, not only to those used by batches.
+        # connect() installs the policy itself; this covers clients made some other way
         install_retries(sdk, policy if options.retry is None else options.retry)
     return policy
 
@@ -435,7 +434,7 @@ def _download(
             return "skipped", str(final)
         tmp = _tmp_path(final)
         try:
-            _fetch_waiting(fetch, tid, tmp)
+            fetch(tid, tmp)  # waits out an identical export already running (HTTP 409)
             if not tmp.is_file() or tmp.stat().st_size == 0:
                 raise OSError(f"the server sent no file for task {tid}")
             os.replace(tmp, final)
@@ -447,39 +446,6 @@ def _download(
     policy = _ensure_retries(srv, options)
     op = kind.split(":", 1)[0]
     return run_batch(op, items, work, label=_label, options=options, policy=policy, scrub=_scrub(srv))
-
-
-def _export_in_progress(exc: BaseException) -> bool:
-    """HTTP 409 with an ``rq_id`` (CVAT 2.17: "Export process is already started"): the same export
-    is already running on the server (e.g. our own request whose answer was lost), so a new one is
-    refused until it ends."""
-    err: BaseException | None = exc
-    seen: set[int] = set()
-    while err is not None and id(err) not in seen:
-        seen.add(id(err))
-        if getattr(err, "status", None) == 409 or "HTTP 409" in str(err):
-            text = f"{err} {getattr(err, 'body', '')}"
-            if "rq_id" in text or "already started" in text:  # CVAT >= 2.2x / CVAT 2.17
-                return True
-        err = err.__cause__ or err.__context__
-    return False
-
-
-def _fetch_waiting(fetch: Callable[[int, Path], Any], tid: int, tmp: Path, timeout: float = 600.0) -> None:
-    """``fetch(tid, tmp)``, waiting while the server says the same export is still running."""
-    # TODO(core): download_backup/export_dataset could wait on the rq_id the 409 answer carries.
-    deadline = time.monotonic() + timeout
-    wait = 0.5
-    while True:
-        try:
-            fetch(tid, tmp)
-            return
-        except Exception as exc:
-            if not _export_in_progress(exc) or time.monotonic() > deadline:
-                raise
-            log.info("task %s: the same export is still running on the server; waiting %.1f s", tid, wait)
-            time.sleep(wait)
-            wait = min(wait * 1.5, 5.0)
 
 
 def backup_tasks(

@@ -23,6 +23,7 @@ import json
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from dl_utils.cvat_srv.errors import AuthError, ConnectError, CvatServerError, Scrubber, translate
@@ -56,20 +57,34 @@ class RetryPolicy(Protocol):
     def urllib3_retry(self) -> Any: ...
 
 
-def _resolve_retry(retry: Any) -> Any:
-    """urllib3 ``retries`` value for a policy / Retry / int / None (None: the package default)."""
-    if retry is None:
-        try:
-            from dl_utils.cvat_srv import retry as retry_mod  # owned by the batch helper
-        except ImportError:
-            return None
-        factory = getattr(retry_mod, "default_policy", None)
-        if factory is None:
-            return None
-        retry = factory()
-    if isinstance(retry, RetryPolicy):
-        return retry.urllib3_retry()
-    return retry
+def _resolve_retry(retry: Any, timeout: Any) -> tuple[Any, Any, tuple[float, float]]:
+    """``(package policy or None, urllib3 retries, (connect, read) timeout)`` for ``connect``'s arguments.
+
+    ``retry``: None (the package default policy), a package ``RetryPolicy`` (installed with
+    :func:`~dl_utils.cvat_srv.retry.install_retries`), another object with ``urllib3_retry()``, a
+    ``urllib3.util.Retry`` or an int. ``timeout``: None (the policy's), seconds, or ``(connect, read)``.
+    """
+    import dataclasses
+
+    from dl_utils.cvat_srv import retry as retry_mod
+
+    policy = retry_mod.default_policy() if retry is None else retry
+    ours = policy if isinstance(policy, retry_mod.RetryPolicy) else None
+    base = ours or retry_mod.default_policy()
+    if timeout is None:
+        pair = (base.connect_timeout, base.read_timeout)
+    elif isinstance(timeout, tuple | list) and len(timeout) == 2:
+        pair = (float(timeout[0]), float(timeout[1]))
+    elif isinstance(timeout, int | float) and not isinstance(timeout, bool):
+        pair = (float(timeout), float(timeout))
+    else:
+        raise ValueError(f"timeout must be seconds or (connect, read) seconds, got {timeout!r}")
+    if min(pair) <= 0:
+        raise ValueError(f"timeouts must be > 0 seconds, got {timeout!r}")
+    if ours is not None:
+        ours = dataclasses.replace(ours, connect_timeout=pair[0], read_timeout=pair[1])
+        return ours, None, pair
+    return None, policy.urllib3_retry() if isinstance(policy, RetryPolicy) else policy, pair
 
 
 def _sdk() -> Any:
@@ -131,10 +146,14 @@ class Server:
         token and retry policy as every other call; it only skips building SDK models, which is
         slow for tens of thousands of shapes.
         """
+        from dl_utils.cvat_srv.retry import call_with_retries, default_policy, installed_policy, is_transient
+
         ep = getattr(getattr(self.api, f"{api}_api"), f"{operation}_endpoint")
         s = ep.settings
         headers = {"Content-Type": "application/json"} if body is not None else {}
-        with self.errors(what or f"{api[:-1] if api.endswith('s') else api} {id_}"):
+        body_errors: set[int] = set()
+
+        def once() -> Any:
             _, resp = self.api.call_api(
                 s["endpoint_path"],
                 s["http_method"],
@@ -145,7 +164,25 @@ class Server:
                 auth_settings=s["auth"],
                 _parse_response=False,
             )
-        data = resp.data
+            try:  # the body is read here, after urllib3's retries: a cut is retried below
+                return resp.data
+            except Exception as exc:
+                body_errors.add(id(exc))
+                raise
+            finally:
+                resp.release_conn()
+
+        where = what or f"{api[:-1] if api.endswith('s') else api} {id_}"
+        policy = installed_policy(self._sdk) or default_policy()
+        if str(s["http_method"]).upper() != "GET":
+            policy = replace(policy, attempts=1)
+        with self.errors(where):
+            data = call_with_retries(
+                once,
+                what=f"{self.url}: {where}",
+                policy=policy,
+                retry_if=lambda exc: id(exc) in body_errors and is_transient(exc),
+            )
         return json.loads(data) if data else None
 
     def scrub(self, text: str) -> str:
@@ -315,8 +352,11 @@ class Server:
         return transfer.move_task(self, ref, to_project, **kwargs)
 
 
-def _make_sdk_client(url: str, *, verify: bool, retries: Any, ca_cert: str | None) -> Any:
+def _make_sdk_client(url: str, *, verify: bool, retry: Any, timeout: Any, ca_cert: str | None) -> Any:
     sdk = _sdk()
+    from dl_utils.cvat_srv.retry import install_retries, install_timeouts
+
+    policy, retries, pair = _resolve_retry(retry, timeout)
     from cvat_sdk.core.client import Client, Config
 
     config = Config(verify_ssl=verify, status_check_period=0.5)
@@ -329,6 +369,10 @@ def _make_sdk_client(url: str, *, verify: bool, retries: Any, ca_cert: str | Non
             conf.retries = retries
         if ca_cert or retries is not None:  # the pool is built from the configuration
             client.api_client.rest_client = type(client.api_client.rest_client)(conf)
+        if policy is not None:  # retries and (connect, read) timeouts on every request
+            install_retries(client, policy)
+        else:
+            install_timeouts(client, pair)
         about = _about(client, url)
     log.debug("connected to %s (CVAT %s, cvat_sdk %s)", url, about.version, sdk.version.VERSION)
     return client
@@ -357,6 +401,7 @@ def connect(
     verify: bool = True,
     ca_cert: str | None = None,
     retry: RetryPolicy | Any = None,
+    timeout: float | tuple[float, float] | None = None,
 ) -> Server:
     """Log in to a CVAT server and return a :class:`Server`.
 
@@ -369,7 +414,11 @@ def connect(
             ``$CVAT_ORG``; ``""`` = the personal workspace).
         verify: verify the server's TLS certificate (on by default); ``ca_cert`` a CA bundle.
         retry: a :class:`RetryPolicy`, a ``urllib3.util.Retry`` or an int (default: the package
-            policy from :mod:`dl_utils.cvat_srv.retry` when present).
+            policy from :mod:`dl_utils.cvat_srv.retry`).
+        timeout: seconds, or ``(connect, read)`` seconds, for every request sent through this
+            connection (API calls, uploads, downloads, polling); default: the retry policy's
+            (10 s to connect, 300 s per socket read). A server that stops answering fails each
+            try after the read timeout; idempotent requests are tried ``retry.total + 1`` times.
 
     Raises:
         ConnectError: the server cannot be reached (one line naming the host and cause).
@@ -392,7 +441,7 @@ def connect(
             f"{url}: no credentials: pass user= and password= (or token=), "
             f"or set ${ENV_USER}/${ENV_PASSWORD} (or ${ENV_TOKEN})"
         )
-    client = _make_sdk_client(url, verify=verify, retries=_resolve_retry(retry), ca_cert=ca_cert)
+    client = _make_sdk_client(url, verify=verify, retry=retry, timeout=timeout, ca_cert=ca_cert)
     try:
         _login(client, url, user, password, token, scrub)
         if org is not None:

@@ -20,10 +20,9 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from dl_utils.cvat_srv.backups import _obj, _rq_id, download_result, upload_and_wait
+from dl_utils.cvat_srv.backups import _obj, export_to_file, upload_and_wait
 from dl_utils.cvat_srv.objects import ServerJob, ServerProject, get_job
 from dl_utils.cvat_srv.refs import parse_ref
-from dl_utils.cvat_srv.waiting import wait_request
 from dl_utils.utils import get_logger
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -95,10 +94,11 @@ def export_dataset(
     if target.exists() and not overwrite:
         raise FileExistsError(f"refusing to overwrite existing file: {target} (pass overwrite=True)")
     what = f"export of {obj.where} as {format_name!r}"
-    with srv.errors(what):
-        result, _ = _api(srv, obj).create_dataset_export(format_name, obj.id, save_images=include_images)
-    request = wait_request(srv, _rq_id(result), what, progress=progress)
-    download_result(srv, request, target, overwrite=overwrite, progress=progress)
+    api = _api(srv, obj)
+    export_to_file(
+        srv, lambda: api.create_dataset_export(format_name, obj.id, save_images=include_images), what,
+        target, overwrite=overwrite, progress=progress,
+    )  # fmt: skip
     log.info("%s saved to %s", what, target)
     return target
 

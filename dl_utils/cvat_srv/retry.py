@@ -52,7 +52,9 @@ __all__ = [
     "call_with_retries",
     "default_policy",
     "install_retries",
+    "install_timeouts",
     "installed_policy",
+    "installed_timeout",
     "is_transient",
     "transient_status",
 ]
@@ -259,8 +261,23 @@ def install_retries(client: Any, policy: RetryPolicy | None = None) -> Any:
     pool_manager.connection_pool_kw["retries"] = policy.urllib3_retry()
     pool_manager.clear()
     api_client.configuration.retries = pool_manager.connection_pool_kw["retries"]
+    install_timeouts(client, (policy.connect_timeout, policy.read_timeout))
+    rest._dl_utils_policy = policy
+    return client
+
+
+def install_timeouts(client: Any, timeout: tuple[float, float]) -> Any:
+    """Give every request of a ``cvat_sdk`` client sent without a timeout ``(connect, read)`` seconds.
+
+    What :func:`install_retries` does for the timeouts, alone (for connections whose retries are
+    a plain ``urllib3.util.Retry``); calling it again replaces the timeouts. Returns the client.
+    """
+    api_client = getattr(client, "api_client", client)
+    rest: Any = getattr(api_client, "rest_client", None)
+    if rest is None:
+        raise TypeError(f"{type(client).__name__} is not a cvat_sdk Client or ApiClient")
     original = getattr(rest, "_dl_utils_original_request", None) or rest.request
-    timeout = (policy.connect_timeout, policy.read_timeout)
+    timeout = (float(timeout[0]), float(timeout[1]))
 
     @functools.wraps(original)
     def request(*args: Any, **kwargs: Any) -> Any:
@@ -269,9 +286,15 @@ def install_retries(client: Any, policy: RetryPolicy | None = None) -> Any:
         return original(*args, **kwargs)
 
     rest._dl_utils_original_request = original
-    rest._dl_utils_policy = policy
+    rest._dl_utils_timeout = timeout
     rest.request = request
     return client
+
+
+def installed_timeout(client: Any) -> tuple[float, float] | None:
+    """The ``(connect, read)`` timeout :func:`install_timeouts` put on ``client`` (``None`` if none)."""
+    api_client = getattr(client, "api_client", client)
+    return getattr(getattr(api_client, "rest_client", None), "_dl_utils_timeout", None)
 
 
 def installed_policy(client: Any) -> RetryPolicy | None:

@@ -74,7 +74,7 @@ def test_hung_server_fails_within_the_timeout(one_task):
         proxy.passthrough()
         srv.close()
     msg = str(info.value)
-    assert "\n" not in msg and proxy.url in msg and "timed out" in msg, msg
+    assert "\n" not in msg and proxy.url in msg and "did not answer: read timed out" in msg, msg
     assert len(stalled) == 2, stalled  # the GET is tried retry.total + 1 times, each cut at `read` s
     assert 2 * read <= elapsed < 2 * read + 10, elapsed
 

@@ -206,6 +206,8 @@ def convert(exc: BaseException, where: str, scrub: Scrubber | None = None) -> Cv
         return _status_error(status, where, scrub(one_line(_detail(getattr(exc, "body", None)))))
     mod = type(exc).__module__
     if mod.startswith("urllib3") or isinstance(exc, ConnectionError | TimeoutError):
+        if type(getattr(exc, "reason", None) or exc).__name__ == "ReadTimeoutError":
+            return ConnectError(scrub(one_line(f"{where}: the server did not answer: read timed out")))
         return ConnectError(scrub(one_line(f"{where}: cannot reach the server: {_reason(exc)}")))
     if name == "BackgroundRequestException":
         return ServerJobError(scrub(one_line(f"{where}: the server reported a failure: {exc}")))

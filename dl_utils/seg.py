@@ -58,6 +58,7 @@ __all__ = [
     "SegInput",
     "SegResult",
     "build_seg_dataset",
+    "check_replaceable",
     "colorize",
     "preview",
     "rasterize",
@@ -423,6 +424,28 @@ class SegResult:
     problems: list[str] = field(default_factory=list)
 
 
+def check_replaceable(out: str | Path) -> None:
+    """Raise unless ``out`` may be replaced: a segmentation dataset built here (it has
+    ``index.csv``) or an empty folder. Anything else is the user's and is never replaced.
+
+    Example:
+        >>> import tempfile
+        >>> check_replaceable(tempfile.mkdtemp())  # an empty folder may be replaced
+    """
+    out = Path(out)
+    if not out.is_dir():
+        raise NotADirectoryError(f"{out}: is a file, expected a folder to write")
+    if (out / "index.csv").is_file():
+        return
+    held = sorted(p.name for p in out.iterdir())
+    if held:
+        raise FileExistsError(
+            f"{out} is not a segmentation dataset built by dl_utils (no index.csv) and holds "
+            f"{', '.join(held[:5])}{' ...' if len(held) > 5 else ''}; it is never replaced "
+            "(not even with overwrite=True): remove it yourself or choose another folder"
+        )
+
+
 def _shapes_of(task: Any) -> pd.DataFrame:
     df = task.to_shapes() if hasattr(task, "to_shapes") else task.annotations
     if "outside" in df:
@@ -471,6 +494,8 @@ def build_seg_dataset(
     out = Path(out_dir)
     if out.exists() and not overwrite:
         raise FileExistsError(f"refusing to overwrite existing folder: {out} (pass overwrite=True)")
+    if out.exists():
+        check_replaceable(out)
 
     # 1. every shape table, checked against the mapping before anything is written
     shapes_list = [_shapes_of(i.task) for i in items]

@@ -198,9 +198,15 @@ def test_overwrite_missing_frames_and_reencode(tmp_path: Path, mapping: LabelMap
     with pytest.raises(FileExistsError):
         build_seg_dataset([(task, media)], out, mapping)
     assert (out / "keep.txt").read_text() == "user data"
+    # not even overwrite=True replaces a folder that is not a dataset built here
+    with pytest.raises(FileExistsError, match="keep.txt"):
+        build_seg_dataset([(task, media)], out, mapping, overwrite=True)
+    assert (out / "keep.txt").read_text() == "user data"
+    out = tmp_path / "seg2"
+    build_seg_dataset([(task, media)], out, mapping)
     res = build_seg_dataset([(task, media)], out, mapping, overwrite=True, image_ext=".jpg", previews=False)
     assert res.missing_frames == 1 and "img_3.png" in res.problems[0]
-    assert not (out / "keep.txt").exists() and not (out / "previews").exists()
+    assert not (out / "previews").exists() and not (out / "images" / "demo_task_000000.png").exists()
     jpg = cv2.imread(str(out / "images" / "demo_task_000000.jpg"))
     assert abs(int(jpg[5, 5, 2]) - 200) < 8 and int(jpg[5, 5, 1]) < 10  # still red after BGR round trip
 
@@ -339,3 +345,21 @@ def test_rectangle_pixels_are_those_with_centres_inside(
     painted = m == 1
     assert (painted[inside]).all()
     assert not (painted & ~inside & ~border).any()
+
+
+def test_overwrite_never_replaces_a_folder_that_is_not_a_seg_dataset(tmp_path):
+    """overwrite=True replaces a dataset built here or an empty folder; a user's folder never."""
+    from dl_utils.seg import check_replaceable
+
+    user = tmp_path / "photos"
+    user.mkdir()
+    (user / "holiday.jpg").write_bytes(b"x")
+    with pytest.raises(FileExistsError, match="not a segmentation dataset.*holiday.jpg"):
+        check_replaceable(user)
+    assert (user / "holiday.jpg").read_bytes() == b"x"
+    (tmp_path / "empty").mkdir()
+    check_replaceable(tmp_path / "empty")
+    built = tmp_path / "built"
+    built.mkdir()
+    (built / "index.csv").write_text("image,mask\n")
+    check_replaceable(built)

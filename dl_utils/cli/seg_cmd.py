@@ -52,7 +52,7 @@ def build_cmd(
     import tempfile
 
     from dl_utils.classes import LabelMapping
-    from dl_utils.seg import build_seg_dataset
+    from dl_utils.seg import build_seg_dataset, check_replaceable
     from dl_utils.yolo.inputs import resolve_inputs
 
     inputs, out = split_out(paths, out_opt)
@@ -63,13 +63,11 @@ def build_cmd(
         fail(f"{out}: is a file, expected a folder to write")
     if out.exists() and not force:
         fail(f"{out}: exists (pass --force to replace it)")
-    if out.exists() and not (out / "index.csv").is_file() and any(out.iterdir()):
-        held = sorted(p.name for p in out.iterdir())
-        fail(
-            f"{out} is not a segmentation dataset built by dl-utils (no index.csv) and holds "
-            f"{', '.join(held[:5])}{' ...' if len(held) > 5 else ''}; it is never replaced: remove it "
-            "yourself or choose another folder"
-        )
+    if out.exists():
+        try:
+            check_replaceable(out)
+        except FileExistsError as exc:
+            fail(str(exc).replace("overwrite=True", "--force"))
     if classes is not None and superclasses is not None:
         check_input(classes, what="class table")
         check_input(superclasses, what="superclass table")

@@ -147,3 +147,23 @@ def test_one_failure_never_aborts_the_others():
     assert [r.item for r in report.failed] == ["0", "3", "6", "9"]
     assert report.failed[1].error == "item 3 is bad" and report.failed[1].attempts == 1
     assert len(report.done) == 6
+
+
+def test_pull_as_video_xml_refuses_tags_unless_lossy(server_tasks, tmp_path):
+    """CVAT for video 1.1 holds no tags: a task with tags fails by name, or is written with lossy=True."""
+    from _yolo_data import image_task
+
+    srv, project, _ids, _expected = server_tasks
+    task, _ = image_task(tmp_path / "src", "tags", n=2)
+    tag = {"frame": 0, "label": "car", "type": "tag"}
+    task = task.copy(annotations=cvat.normalize_annotations([*task.annotations.to_dict("records"), tag]))
+    st = srv.create_task("tags", tmp_path / "src" / "images", project=project.id, annotations=task)
+    refused = pull_tasks(srv, [st.id], tmp_path / "strict", format="cvat-video", options=OPTS)
+    assert [r.status for r in refused.items] == ["failed"] and "tag" in refused.failed[0].error
+    assert not list((tmp_path / "strict").glob("*.xml"))
+    lossy = pull_tasks(srv, [st.id], tmp_path / "lossy", format="cvat-video", options=OPTS, lossy=True)
+    assert lossy.ok
+    back = cvat.load(tmp_path / "lossy" / f"task_{st.id}.xml")
+    assert (back.annotations["type"] != "tag").all()
+    visible = back.to_shapes()
+    assert len(visible[~visible["outside"]]) == len(task.annotations) - 1  # every shape but the tag

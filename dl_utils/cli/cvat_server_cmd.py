@@ -233,6 +233,9 @@ def pull_cmd(
         PullFormat, typer.Option("--format", "-f", help="api-json (lossless), cvat-video or cvat-images XML.")
     ] = PullFormat.api_json,
     force: Annotated[bool, typer.Option("--force", help="Pull again even if the output exists.")] = False,
+    lossy: Annotated[
+        bool, typer.Option("--lossy", help="Write what the format can hold (e.g. no tags in cvat-video).")
+    ] = False,
     workers: Workers = 8,
     retries: Retries = 8,
     quiet: Quiet = False,
@@ -260,7 +263,12 @@ def pull_cmd(
     with srv:
         items = _tasks_arg(srv, tasks, project)
         report = pull_tasks(
-            srv, items, out, format=fmt.value, options=_options(workers, quiet, retries, not force)
+            srv,
+            items,
+            out,
+            format=fmt.value,
+            options=_options(workers, quiet, retries, not force),
+            lossy=lossy,
         )
     _finish(report)
 

@@ -364,6 +364,7 @@ def pull_tasks(
     format: str = "api-json",
     options: BatchOptions | None = None,
     validate: bool = True,
+    lossy: bool = False,
     **pull_kwargs: Any,
 ) -> BatchReport:
     """Pull the annotations of many tasks into ``out_dir/task_<id>.<ext>``, in parallel.
@@ -374,7 +375,9 @@ def pull_tasks(
     ``format``: ``api-json`` (lossless, default), ``cvat-video`` or ``cvat-images`` (see
     :func:`dl_utils.cvat.save`). Existing outputs are complete (atomic writes) and skipped
     unless ``options.skip_existing`` is False. ``validate=False`` writes what the server holds
-    even where our validator objects. Extra keyword arguments go to ``srv.pull``.
+    even where our validator objects. A task holding what ``format`` cannot (e.g. tags in
+    ``cvat-video``) fails with the reason unless ``lossy=True`` (see :func:`dl_utils.cvat.save`).
+    Extra keyword arguments go to ``srv.pull``.
 
     Example:
         >>> report = pull_tasks(srv, srv.tasks(project="street"), "pulled/")  # doctest: +SKIP
@@ -394,7 +397,14 @@ def pull_tasks(
             final = out / f"job_{job.id}{ext}"
             if options.skip_existing and final.exists():
                 return "skipped", str(final)
-            cvat.save(srv.pull(ref, **pull_kwargs), final, format=format, overwrite=True, check=validate)
+            cvat.save(
+                srv.pull(ref, **pull_kwargs),
+                final,
+                format=format,
+                overwrite=True,
+                check=validate,
+                lossy=lossy,
+            )
             return "done", str(final)
         tid = _task_id_offline(ref)
         if tid is not None and options.skip_existing and (out / output_name(tid, "pull", ext)).exists():
@@ -404,7 +414,7 @@ def pull_tasks(
         if options.skip_existing and final.exists():
             return "skipped", str(final)
         task = srv.pull(tid, **pull_kwargs)
-        cvat.save(task, final, format=format, overwrite=True, check=validate)
+        cvat.save(task, final, format=format, overwrite=True, check=validate, lossy=lossy)
         return "done", str(final)
 
     items = list(tasks)

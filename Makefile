@@ -39,8 +39,8 @@ chromium:
 	@bash scripts/ensure-chromium.sh
 
 lint: venv
-	$(BIN)/ruff check dl_utils tests bench scripts
-	$(BIN)/ruff format --check dl_utils tests bench scripts
+	$(BIN)/ruff check dl_utils tests bench scripts dockerPreAnnotation
+	$(BIN)/ruff format --check dl_utils tests bench scripts dockerPreAnnotation
 
 imports: venv
 	$(BIN)/lint-imports

@@ -534,7 +534,10 @@ class PropagationStats:
 
     ``max_images_cached``: decoded, resized frames held at once; ``max_frame_outputs``: per-frame
     SAM2 outputs (non-conditioning frames) held at once over all object groups;
-    ``frames_decoded``: frames read from the source (a frame may be read once per direction).
+    ``frames_decoded``: frames read from the source (a frame may be read once per direction);
+    ``image_encoder_calls``: forward calls of SAM2's image encoder (one per batch of frames);
+    ``frames_encoded``: frames those calls encoded; ``max_features_held``: frames whose image
+    features were held at once (at most ``encode_batch`` plus the one SAM2 itself keeps).
     """
 
     num_frames: int = 0
@@ -544,6 +547,8 @@ class PropagationStats:
     max_images_cached: int = 0
     max_frame_outputs: int = 0
     image_encoder_calls: int = 0
+    frames_encoded: int = 0
+    max_features_held: int = 0
 
 
 @dataclass
@@ -582,6 +587,7 @@ def _propagate(
     *,
     batch_objects: bool,
     cache_frames: int,
+    encode_batch: int,
     stats: PropagationStats,
     autocast: Any,
 ) -> Iterator[tuple[int, list[int], np.ndarray, np.ndarray]]:
@@ -593,10 +599,11 @@ def _propagate(
         p.check(n, images.height, images.width)
     state = _new_state(predictor, images)
     stats.num_frames, stats.num_objects = n, len({p.obj_id for p in prompts})
-    calls = [0]
+    calls = [0, 0]  # encoder calls, frames encoded
 
-    def count_call(*_: Any) -> None:
+    def count_call(_module: Any, args: Any, _out: Any) -> None:
         calls[0] += 1
+        calls[1] += int(args[0].shape[0]) if args and hasattr(args[0], "shape") else 1
 
     hook = predictor.image_encoder.register_forward_hook(count_call)
     try:
@@ -617,12 +624,13 @@ def _propagate(
             groups = _make_groups(state, batch_objects)
         stats.groups = len(groups)
 
-        yield from _run_passes(predictor, state, groups, images, stats, lambda: _modes(torch, autocast))
+        encoder = _FrameEncoder(predictor, state, encode_batch)
+        yield from _run_passes(predictor, state, groups, encoder, stats, lambda: _modes(torch, autocast))
     finally:
         hook.remove()
         stats.frames_decoded = images.decoded
         stats.max_images_cached = images.max_cached
-        stats.image_encoder_calls = calls[0]
+        stats.image_encoder_calls, stats.frames_encoded = calls
         state.clear()
 
 
@@ -656,25 +664,95 @@ def _modes(torch: Any, autocast: Any) -> Iterator[None]:
         yield
 
 
+class _FrameEncoder:
+    """Image features of the next frames in the direction of travel, encoded ``batch`` at a time.
+
+    SAM2's ``_get_image_feature`` encodes one frame per call unless ``state["cached_features"]``
+    already holds it. Here the frames the pass will run inference on (:meth:`begin`) are encoded
+    ``batch`` at a time by ``predictor.forward_image`` (the same call SAM2 makes, on a batch), each
+    frame's outputs handed to SAM2 through that cache just before its inference (:meth:`feed`) and
+    dropped after. Every frame is encoded once per pass, as SAM2 does; features are held for at
+    most ``batch`` frames. The positional encodings depend on the feature map size only (SAM2
+    repeats one tensor over the batch), so one copy serves every frame of a batch.
+    """
+
+    def __init__(self, predictor: Any, state: dict[str, Any], batch: int) -> None:
+        self.predictor, self.state, self.batch = predictor, state, int(batch)
+        self._todo: list[int] = []
+        self._next = 0
+        self._held: dict[int, tuple[Any, dict[str, Any]]] = {}
+        self.max_held = 0
+
+    def begin(self, todo: list[int]) -> None:
+        """A new pass that runs inference on ``todo`` (in that order)."""
+        self._todo, self._next = todo, 0
+        wanted = set(todo)  # SAM2's last encoded frame (a prompt's), when this pass needs it
+        self._held = {f: v for f, v in self.state["cached_features"].items() if f in wanted}
+
+    def feed(self, f: int) -> None:
+        """Put frame ``f``'s features where SAM2 looks them up (encoding the next batch if needed)."""
+        if f not in self._held:
+            self._encode(f)
+        self.state["cached_features"] = {f: self._held.pop(f)}
+
+    def _encode(self, f: int) -> None:
+        try:
+            i = self._todo.index(f, self._next)
+        except ValueError:  # not announced: this frame alone
+            i, frames = self._next, [f]
+        else:
+            frames = [t for t in self._todo[i : i + self.batch] if t not in self._held]
+            self._next = i + self.batch
+        self.state["cached_features"] = {}  # the last frame's features (a view of the last batch)
+        torch = require("torch", "sam2")
+        dev = self.state["device"]
+        images = self.state["images"]
+        imgs = torch.stack([images[t].to(dev).float() for t in frames])
+        out = self.predictor.forward_image(imgs)
+        fpn, pos = out["backbone_fpn"], out["vision_pos_enc"]
+        if len(frames) > 1:
+            pos = [p[0:1].clone() for p in pos]
+        vision = out["vision_features"]
+        del out
+        for k, t in enumerate(frames):
+            sl = slice(k, k + 1)
+            one = {
+                "vision_features": vision[sl],
+                "vision_pos_enc": list(pos),
+                "backbone_fpn": [x[sl] for x in fpn],
+            }
+            self._held[t] = (imgs[sl], one)
+        self.max_held = max(self.max_held, len(self._held))
+
+
+def _infers(g: _Group, f: int, reverse: bool) -> bool:
+    """Whether group ``g`` runs SAM2's inference on frame ``f`` in this direction (not a prompt's frame)."""
+    inside = f < g.start if reverse else f >= g.start
+    return inside and f not in g.out["cond_frame_outputs"]
+
+
 def _run_passes(
     predictor: Any,
     state: dict[str, Any],
     groups: list[_Group],
-    images: _LazyImages,
+    encoder: _FrameEncoder,
     stats: PropagationStats,
     modes: Any,
 ) -> Iterator[tuple[int, list[int], np.ndarray, np.ndarray]]:
     """Forward then backward over the frames; torch's inference mode is on only while computing."""
-    for item in _passes(predictor, state, groups, images, stats, modes):
-        if item is not None:
-            yield item
+    try:
+        for item in _passes(predictor, state, groups, encoder, stats, modes):
+            if item is not None:
+                yield item
+    finally:
+        stats.max_features_held = encoder.max_held
 
 
 def _passes(
     predictor: Any,
     state: dict[str, Any],
     groups: list[_Group],
-    images: _LazyImages,
+    encoder: _FrameEncoder,
     stats: PropagationStats,
     modes: Any,
 ) -> Iterator[tuple[int, list[int], np.ndarray, np.ndarray] | None]:
@@ -683,14 +761,15 @@ def _passes(
     for g in groups:
         g.seeds = set(range(g.start + 1, g.start + window + 1))
     for reverse in (False, True):
-        images.direction = -1 if reverse else 1
+        state["images"].direction = -1 if reverse else 1
         if reverse:
-            order: Iterable[int] = range(max(g.start for g in groups) - 1, -1, -1)
+            order: Sequence[int] = range(max(g.start for g in groups) - 1, -1, -1)
         else:
             order = range(min(g.start for g in groups), n)
+        encoder.begin([f for f in order if any(_infers(g, f, reverse) for g in groups)])
         for f in order:
             with modes():
-                step = _step(predictor, state, groups, stats, f, window, reverse)
+                step = _step(predictor, state, groups, encoder, stats, f, window, reverse)
             yield step
 
 
@@ -698,6 +777,7 @@ def _step(
     predictor: Any,
     state: dict[str, Any],
     groups: list[_Group],
+    encoder: _FrameEncoder,
     stats: PropagationStats,
     f: int,
     window: int,
@@ -706,6 +786,8 @@ def _step(
     """One frame for every group that propagates through it in this direction."""
     ids: list[int] = []
     logits, scores = [], []
+    if any(_infers(g, f, reverse) for g in groups):
+        encoder.feed(f)
     for g in groups:
         if (f < g.start) if not reverse else (f >= g.start):
             continue
@@ -947,6 +1029,9 @@ class Sam2VideoAnnotator:
             the one-object reference up to float rounding). False runs each object alone (still
             one image-encoder pass per frame), bit-for-bit SAM2's own per-object results.
         cache_frames: decoded frames kept in memory (frames are read in chunks of half of it).
+        encode_batch: frames the image encoder runs on at once, ahead of the propagation
+            (default 8 with ``batch_objects``, else 1: SAM2's own one-frame-at-a-time encoding,
+            bit-for-bit). Batches are faster; the features of that many frames are held.
         cache_dir: keep per-object results on disk too (re-runs after edits reuse them).
         dtype: ``"auto"`` (bfloat16 autocast on CUDA, float32 on CPU), ``"float32"``, ``"bfloat16"``,
             ``"float16"`` (CUDA autocast).
@@ -967,6 +1052,7 @@ class Sam2VideoAnnotator:
         min_area: int = 4,
         batch_objects: bool = True,
         cache_frames: int = 16,
+        encode_batch: int | None = None,
         cache_dir: str | os.PathLike | None = None,
         dtype: str = "auto",
         progress: bool = False,
@@ -977,6 +1063,16 @@ class Sam2VideoAnnotator:
             raise ValueError(f"tolerance must be >= 0, got {tolerance}")
         if dtype not in ("auto", "float32", "bfloat16", "float16"):
             raise ValueError(f"dtype must be auto, float32, bfloat16 or float16, got {dtype!r}")
+        if encode_batch is None:
+            encode_batch = 8 if batch_objects else 1
+        if (
+            isinstance(encode_batch, bool)
+            or not isinstance(encode_batch, int | np.integer)
+            or encode_batch < 1
+        ):
+            raise ValueError(
+                f"encode_batch must be an integer >= 1 (frames per encoder call), got {encode_batch!r}"
+            )
         infos = tuple(lab if isinstance(lab, LabelInfo) else LabelInfo(str(lab), output) for lab in labels)
         self.predictor = predictor
         self.spec = AnnotatorSpec("sam2", "tracking", infos)
@@ -984,6 +1080,7 @@ class Sam2VideoAnnotator:
         self.tolerance = float(tolerance)
         self.batch_objects = bool(batch_objects)
         self.cache_frames = int(cache_frames)
+        self.encode_batch = int(encode_batch)
         self.cache_dir = Path(cache_dir) if cache_dir is not None else None
         self.dtype = dtype
         self.progress = progress
@@ -1065,6 +1162,7 @@ class Sam2VideoAnnotator:
                 prompts,
                 batch_objects=self.batch_objects,
                 cache_frames=self.cache_frames,
+                encode_batch=self.encode_batch,
                 stats=self.last_stats,
                 autocast=self._autocast,
             )

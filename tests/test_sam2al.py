@@ -141,6 +141,42 @@ def test_batched_objects_equal_reference(predictor, video) -> None:
             assert _iou(got[o][f], ref[f]) >= 0.98, f"object {o}, frame {f}"
 
 
+def test_encoder_batches_equal_one_frame_encoding(predictor, video) -> None:
+    """encode_batch: frames encoded a few at a time ahead of the propagation, same masks."""
+    prompts = [
+        Sam2Prompt(0, 4, "ball", points=[(18, 24)]),
+        Sam2Prompt(1, 4, "box", box=(40, 7, 57, 24)),
+        Sam2Prompt(2, 6, "ball", points=[(20, 24)]),  # another group: its own cond frame
+    ]
+    frames = FrameSource(video)
+    one = Sam2VideoAnnotator(predictor, encode_batch=1, cache_frames=4)
+    ref = _ours(one, frames, prompts)
+    s1 = one.last_stats
+    assert s1.groups == 2 and s1.image_encoder_calls == s1.frames_encoded
+    for eb in (3, 8):
+        ann = Sam2VideoAnnotator(predictor, encode_batch=eb, cache_frames=4)
+        got = _ours(ann, frames, prompts)
+        assert {o: sorted(m) for o, m in got.items()} == {o: list(range(10)) for o in (0, 1, 2)}
+        for o in ref:
+            for f in ref[o]:
+                assert _iou(got[o][f], ref[o][f]) >= 0.99, f"encode_batch={eb}: object {o}, frame {f}"
+        st = ann.last_stats
+        # the same frames are encoded (each once per direction: forward 5..9, backward 5..0, plus
+        # the prompt frames), in fewer encoder calls; features of at most a batch (+1) are held
+        assert st.frames_encoded == s1.frames_encoded
+        assert st.image_encoder_calls < s1.image_encoder_calls
+        assert st.max_features_held <= eb + 1 and st.max_images_cached <= 4
+    assert s1.max_features_held <= 2
+
+
+def test_encode_batch_default_and_bad_values(predictor) -> None:
+    assert Sam2VideoAnnotator(predictor).encode_batch == 8
+    assert Sam2VideoAnnotator(predictor, batch_objects=False).encode_batch == 1
+    for bad in (0, -2, 2.5, "4", True):
+        with pytest.raises(ValueError, match="encode_batch must be an integer >= 1"):
+            Sam2VideoAnnotator(predictor, encode_batch=bad)  # type: ignore[arg-type]
+
+
 def test_memory_stays_bounded(predictor) -> None:
     """State sizes do not grow with the video: 16 vs 32 frames hold the same at most."""
 

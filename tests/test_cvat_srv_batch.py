@@ -167,3 +167,35 @@ def test_pull_as_video_xml_refuses_tags_unless_lossy(server_tasks, tmp_path):
     assert (back.annotations["type"] != "tag").all()
     visible = back.to_shapes()
     assert len(visible[~visible["outside"]]) == len(task.annotations) - 1  # every shape but the tag
+
+
+def test_prefetch_serves_a_batch_in_few_requests_and_equals_the_task_by_task_view(server_tasks):
+    from dl_utils.cvat_srv.objects import prefetch_tasks
+
+    srv, project, ids, _expected = server_tasks
+    seen: list[str] = []
+    rest = srv.api.rest_client
+    original = rest.request
+
+    def counting(method, url, *args, **kwargs):
+        seen.append(f"{method} {url.split('?')[0]}")
+        return original(method, url, *args, **kwargs)
+
+    rest.request = counting
+    try:
+        got = prefetch_tasks(srv, [*ids, 99_999_999], jobs=True)
+    finally:
+        rest.request = original
+    # the tasks, the project's labels and every task's jobs: three requests for four tasks
+    assert len(seen) == 3, seen
+    assert sorted(got) == sorted(ids)  # an id the server does not list is left to the per-task path
+    for tid in ids:
+        one = srv.task(tid)
+        assert got[tid].name == one.name and got[tid].project_id == project.id
+        assert got[tid].labels == one.labels
+        first = [(j.id, j.start_frame, j.stop_frame) for j in got[tid].jobs()]
+        assert first == [(j.id, j.start_frame, j.stop_frame) for j in one.jobs()]
+        # the prefetched jobs serve one call; the next one asks the server (its current state)
+        assert got[tid]._prefetched_jobs is None
+        assert [j.id for j in got[tid].jobs()] == [j.id for j in one.jobs()]
+    assert prefetch_tasks(srv, []) == {}

@@ -344,7 +344,7 @@ def compare_annotations(
             continue
         ca, cb = a[col], b[col]
         if col == "points":
-            bad = [i for i, (p, q) in enumerate(zip(ca, cb, strict=True)) if not _points_close(p, q, atol)]
+            bad = _points_differ(ca, cb, atol)
         elif col == "elements":
             bad = [
                 i
@@ -368,6 +368,25 @@ def compare_annotations(
                 f"row {i} (frame {a['frame'].iat[i]}, track {a['track_id'].iat[i]}): {col} {ca.iat[i]!r} != {cb.iat[i]!r}"
             )
     return diffs
+
+
+def _points_differ(ca: pd.Series, cb: pd.Series, atol: float) -> list[int]:
+    """Rows whose points differ (shape, or a coordinate beyond ``atol``), for all rows at once."""
+    pa = [np.asarray(p, dtype=float).reshape(-1) for p in ca]
+    pb = [np.asarray(q, dtype=float).reshape(-1) for q in cb]
+    na = np.fromiter((p.size for p in pa), dtype=np.int64, count=len(pa))
+    nb = np.fromiter((q.size for q in pb), dtype=np.int64, count=len(pb))
+    bad = na != nb
+    same = np.flatnonzero(~bad & (na > 0))
+    if same.size:
+        x = np.concatenate([pa[i] for i in same])
+        y = np.concatenate([pb[i] for i in same])
+        off = np.isnan(x) != np.isnan(y)
+        with np.errstate(invalid="ignore"):
+            off |= ~np.isnan(x) & ~((x == y) | (np.abs(x - y) <= atol))
+        starts = np.concatenate([[0], np.cumsum(na[same])[:-1]])
+        bad[same] = np.add.reduceat(off.astype(np.int64), starts) > 0
+    return np.flatnonzero(bad).tolist()
 
 
 def _points_close(p: Any, q: Any, atol: float) -> bool:

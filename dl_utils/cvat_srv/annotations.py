@@ -239,9 +239,13 @@ def _check_conflict(srv: Server, task: Task, st: ServerTask, jobs: list[ServerJo
 
 
 def _strip_ids(obj: Any) -> Any:
+    """``obj`` without its ``id``/``version`` keys at any depth (lists of numbers, e.g. points,
+    are shared, not copied: they hold no keys and are never changed afterwards)."""
     if isinstance(obj, dict):
         return {k: _strip_ids(v) for k, v in obj.items() if k not in ("id", "version")}
     if isinstance(obj, list):
+        if obj and not isinstance(obj[0], dict | list) and not any(isinstance(v, dict | list) for v in obj):
+            return obj
         return [_strip_ids(v) for v in obj]
     return obj
 

@@ -348,6 +348,16 @@ def _resolve_id(srv: Server, ref: Any) -> int:
     return int(srv.task(ref).id)
 
 
+def _prefetch(srv: Server, ids: list[int], *, jobs: bool) -> dict[int, Any]:
+    """The server's tasks for a batch in a few requests (see ``objects.prefetch_tasks``): every
+    request to a one-worker server waits for the one before, so a batch asks once, not per task."""
+    if len(ids) < 2 or not hasattr(srv, "api"):
+        return {}
+    from dl_utils.cvat_srv.objects import prefetch_tasks
+
+    return prefetch_tasks(srv, ids, jobs=jobs)
+
+
 def _tmp_path(final: Path) -> Path:
     return final.with_name(f".{final.name}.part-{os.getpid()}-{threading.get_ident()}")
 
@@ -413,12 +423,22 @@ def pull_tasks(
         final = out / output_name(tid, "pull", ext)
         if options.skip_existing and final.exists():
             return "skipped", str(final)
-        task = srv.pull(tid, **pull_kwargs)
+        task = srv.pull(known.get(tid, tid), **pull_kwargs)
         cvat.save(task, final, format=format, overwrite=True, check=validate, lossy=lossy)
         return "done", str(final)
 
     items = list(tasks)
     policy = _ensure_retries(srv, options)
+    todo = [_task_id_offline(r) for r in items if _job_ref(r) is None]
+    known = _prefetch(
+        srv,
+        [
+            t
+            for t in todo
+            if t is not None and not (options.skip_existing and (out / output_name(t, "pull", ext)).exists())
+        ],
+        jobs=True,
+    )
     return run_batch("pull", items, work, label=_label, options=options, policy=policy, scrub=_scrub(srv))
 
 
@@ -598,11 +618,17 @@ def push_tasks(
         rec = _journal_get(jdir, key)
         if options.skip_existing and rec is not None and rec.get("digest") == digest:
             return "skipped", f"task {tid}"
-        srv.push(task, tid, mode=mode, force=force or again, **push_kwargs)
+        srv.push(task, known.get(tid, tid), mode=mode, force=force or again, **push_kwargs)
         _journal_put(jdir, key, {"task": tid, "digest": digest, "mode": mode, "time": time.time()})
         return "done", f"task {tid}"
 
     policy = _ensure_retries(srv, options)
+    # jobs are not prefetched: a push reads them right before writing (the conflict check)
+    known = _prefetch(
+        srv,
+        [t for t in (_task_id_offline(p[0]) for p in pairs if p[0] is not None) if t is not None],
+        jobs=False,
+    )
     return run_batch(
         "push",
         pairs,

@@ -154,16 +154,19 @@ class Server:
         body_errors: set[int] = set()
 
         def once() -> Any:
-            _, resp = self.api.call_api(
-                s["endpoint_path"],
-                s["http_method"],
-                path_params={"id": id_},
-                query_params=[(k, v) for k, v in query.items() if v is not None],
-                header_params=headers,
-                body=body,
-                auth_settings=s["auth"],
-                _parse_response=False,
-            )
+            params = [(k, v) for k, v in query.items() if v is not None]
+            if body is None:
+                _, resp = self.api.call_api(
+                    s["endpoint_path"],
+                    s["http_method"],
+                    path_params={"id": id_},
+                    query_params=params,
+                    header_params=headers,
+                    auth_settings=s["auth"],
+                    _parse_response=False,
+                )
+            else:
+                resp = self._send_json(s, id_, params, body)
             try:  # the body is read here, after urllib3's retries: a cut is retried below
                 return resp.data
             except Exception as exc:
@@ -184,6 +187,28 @@ class Server:
                 retry_if=lambda exc: id(exc) in body_errors and is_transient(exc),
             )
         return json.loads(data) if data else None
+
+    def _send_json(self, settings: Any, id_: int, params: list[tuple[str, Any]], body: Any) -> Any:
+        """Send a plain-JSON body through the SDK's REST client (same auth, cookies, timeouts and
+        retry policy as ``call_api``). ``call_api`` would first walk every value of the body through
+        the SDK's model serializer, about 0.3 s per 5,000 shapes, which plain JSON does not need:
+        the REST client encodes it with ``json.dumps``."""
+        api = self.api
+        host = api.configuration.host
+        path = str(settings["endpoint_path"]).replace("{id}", str(int(id_)))
+        headers = {**api.get_common_headers(), "Content-Type": "application/json"}
+        method = settings["http_method"]
+        api.update_params_for_auth(headers, params, settings["auth"], path, method, body, request_host=host)
+        from cvat_sdk.api_client.exceptions import ApiException
+
+        try:
+            return api.request(
+                method, host + path, query_params=params, headers=headers, body=body, _parse_response=False
+            )
+        except ApiException as exc:  # as call_api leaves it: the body as text, for the error message
+            if isinstance(exc.body, bytes):
+                exc.body = exc.body.decode("utf-8", errors="replace")
+            raise
 
     def scrub(self, text: str) -> str:
         """``text`` with this connection's secrets replaced by ``***``."""

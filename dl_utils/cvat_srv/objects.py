@@ -14,8 +14,11 @@ Example:
 
 from __future__ import annotations
 
+import copy
 import html
+import json
 import re
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
@@ -24,6 +27,7 @@ from dl_utils.cvat.api_json import labels_from_api
 from dl_utils.cvat.task import Job, LabelSpec, video_frame_names
 from dl_utils.cvat_srv.errors import CvatServerError, NotFound
 from dl_utils.cvat_srv.refs import Ref, parse_ref
+from dl_utils.utils import get_logger
 
 if TYPE_CHECKING:  # pragma: no cover
     from dl_utils.cvat_srv.protocol import ServerLike as Server
@@ -38,7 +42,10 @@ __all__ = [
     "list_jobs",
     "list_projects",
     "list_tasks",
+    "prefetch_tasks",
 ]
+
+log = get_logger(__name__)
 
 
 def _paginated(endpoint: Any, **kwargs: Any) -> list[Any]:
@@ -146,6 +153,7 @@ class ServerTask(_Obj):
     def __init__(self, srv: Server, model: Any) -> None:
         super().__init__(srv, model)
         self._meta: Any = None
+        self._prefetched_jobs: list[ServerJob] | None = None
 
     @property
     def status(self) -> str:
@@ -225,7 +233,9 @@ class ServerTask(_Obj):
 
     def jobs(self, **filters: Any) -> list[ServerJob]:
         """The task's annotation jobs, in frame order (ground-truth/consensus jobs left out unless ``type=``)."""
-        jobs = list_jobs(self.srv, task=self.id, **filters)
+        jobs, self._prefetched_jobs = self._prefetched_jobs, None  # a prefetch serves one call
+        if jobs is None or filters:
+            jobs = list_jobs(self.srv, task=self.id, **filters)
         if "type" not in filters:
             jobs = [j for j in jobs if j.type == "annotation"]
         return sorted(jobs, key=lambda j: (j.start_frame, j.id))
@@ -455,3 +465,70 @@ def list_jobs(
     if assignee is not None:
         found = [m for m in found if _username(m.assignee) == assignee]
     return sorted((ServerJob(srv, m) for m in found), key=lambda j: j.id)
+
+
+# ---------------------------------------------------------------------------------------------
+# many tasks at once
+
+_PREFETCH_CHUNK = 100  # ids per list request (the filter travels in the query string)
+
+
+def _any_of(field: str, ids: list[int]) -> str:
+    return json.dumps({"or": [{"==": [{"var": field}, i]} for i in ids]})
+
+
+def prefetch_tasks(srv: Server, ids: Iterable[int], *, jobs: bool = False) -> dict[int, ServerTask]:
+    """Many tasks in a few requests: the tasks (one list request per 100 ids), the labels of each
+    project once, and with ``jobs=True`` every task's jobs (served to the first ``task.jobs()``
+    call only, so later calls see the server's current state).
+
+    A batch of pulls or pushes asks the server for these once instead of once per task (on a
+    one-worker server every request waits for the one before). Ids the server does not list are
+    left out, so the caller's per-task path reports them. A failed prefetch is logged and gives
+    ``{}``: the per-task path then asks for each task itself.
+
+    Example:
+        >>> tasks = prefetch_tasks(srv, [12, 13, 14], jobs=True)   # doctest: +SKIP
+        >>> srv.pull(tasks[12])                                    # doctest: +SKIP
+    """
+    want = sorted({int(i) for i in ids})
+    wanted = set(want)
+    if not want:
+        return {}
+    try:
+        with srv.errors("tasks (prefetch)"):
+            models = [
+                m
+                for k in range(0, len(want), _PREFETCH_CHUNK)
+                for m in _paginated(
+                    srv.api.tasks_api.list_endpoint, filter=_any_of("id", want[k : k + _PREFETCH_CHUNK])
+                )
+            ]
+            tasks = {int(m.id): ServerTask(srv, m) for m in models if int(m.id) in wanted}
+            by_project: dict[int, list[ServerTask]] = {}
+            for t in tasks.values():
+                if t.project_id is not None:
+                    by_project.setdefault(t.project_id, []).append(t)
+            for pid, members in by_project.items():
+                labels = members[0]._fetch_labels(project_id=pid)
+                for t in members:
+                    t._labels = copy.deepcopy(labels)
+            if jobs and tasks:
+                tids = sorted(tasks)
+                found = [
+                    m
+                    for k in range(0, len(tids), _PREFETCH_CHUNK)
+                    for m in _paginated(
+                        srv.api.jobs_api.list_endpoint,
+                        filter=_any_of("task_id", tids[k : k + _PREFETCH_CHUNK]),
+                    )
+                ]
+                for t in tasks.values():
+                    t._prefetched_jobs = []
+                for m in found:
+                    if int(m.task_id) in tasks:
+                        tasks[int(m.task_id)]._prefetched_jobs.append(ServerJob(srv, m))  # type: ignore[union-attr]
+    except CvatServerError as exc:
+        log.warning("prefetch of %d task(s) failed, asking task by task: %s", len(want), exc)
+        return {}
+    return tasks

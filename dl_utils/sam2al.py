@@ -6,7 +6,7 @@
   or from an annotation table (:func:`prompts_from_annotations`: the annotator's shape on each
   track's first keyframe, or on every keyframe);
 * **every object in one inference state**: the image encoder runs once per frame for all
-  objects; objects prompted on the same frames are also batched through the memory attention,
+  objects, on ``encode_batch`` frames at a time ahead of the propagation; objects prompted on the same frames are also batched through the memory attention,
   mask decoder and memory encoder (``batch_objects=True``);
 * **propagation forward and backward** from each object's first prompt, exactly as SAM2's own
   ``propagate_in_video`` (forward, then ``reverse=True``) does for that object alone;

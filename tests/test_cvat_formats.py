@@ -599,3 +599,29 @@ def test_xml_without_label_spec_infers_labels(tmp_path):
     t = load(p)
     assert t.label_names == ["car"] and t.label("car").attribute("color").input_type == "text"
     cvat.validate(t)
+
+
+def test_api_json_keeps_task_meta_and_says_what_json_cannot_hold(tmp_path, caplog):
+    task = Task(
+        "t",
+        labels=[LabelSpec("car")],
+        annotations=[{"frame": 0, "label": "car", "type": "rectangle", "points": [1, 2, 3, 4]}],
+        size=2,
+        meta={
+            "cvat_srv": {"url": "http://cvat:8080", "task_id": 12, "jobs": {"31": "2026-01-01"}},
+            "mode": "annotation",
+        },
+    )
+    save(task, tmp_path / "t.json")
+    back = load(tmp_path / "t.json")
+    assert back.meta == task.meta
+    task.meta["opaque"] = object()
+    with caplog.at_level("WARNING", logger="dl_utils"):
+        save(task, tmp_path / "u.json")
+    assert load(tmp_path / "u.json").meta == {k: v for k, v in task.meta.items() if k != "opaque"}
+    assert "meta['opaque']" in caplog.text and "leaves it out" in caplog.text
+    doc = json.loads((tmp_path / "t.json").read_text())
+    doc["task"]["meta"] = [1]
+    (tmp_path / "bad.json").write_text(json.dumps(doc))
+    with pytest.raises(CvatFormatError, match=r"bad\.json: task\.meta: expected an object"):
+        load(tmp_path / "bad.json")

@@ -199,3 +199,25 @@ def test_prefetch_serves_a_batch_in_few_requests_and_equals_the_task_by_task_vie
         assert got[tid]._prefetched_jobs is None
         assert [j.id for j in got[tid].jobs()] == [j.id for j in one.jobs()]
     assert prefetch_tasks(srv, []) == {}
+
+
+def test_a_pulled_file_remembers_its_task_and_refuses_a_push_over_changes_made_since(server_tasks, tmp_path):
+    srv, _project, ids, expected = server_tasks
+    tid = ids[0]
+    assert pull_tasks(srv, [tid], tmp_path, options=OPTS).ok
+    path = tmp_path / f"task_{tid}.json"
+    assert cvat.load(path).meta["cvat_srv"]["task_id"] == tid  # the file keeps where it came from
+    # someone changes the task on the server after the pull
+    other = expected[tid].copy(annotations=expected[tid].annotations.iloc[:3])
+    srv.push(other, tid, force=True, undo_dir=tmp_path / "undo")
+    try:
+        # the file alone names its target (no task given) and the push refuses the foreign change
+        report = push_tasks(srv, [(None, path)], options=OPTS, undo_dir=tmp_path / "undo")
+        assert [r.status for r in report.items] == ["failed"]
+        assert "changed on the server since they were pulled" in report.failed[0].error
+        assert len(srv.pull(tid).annotations) == 3  # nothing written
+        forced = push_tasks(srv, [(None, path)], force=True, options=OPTS, undo_dir=tmp_path / "undo")
+        assert forced.ok, forced.summary()
+    finally:
+        srv.push(expected[tid], tid, force=True, undo_dir=tmp_path / "undo")
+    assert differences(srv.pull(tid).annotations, expected[tid].annotations) == []

@@ -51,6 +51,13 @@ def test_unreachable_server_is_one_line() -> None:
     assert "\n" not in msg and "secret-pw-1" not in msg
 
 
+def test_credentials_in_the_url_are_refused_without_echoing_them() -> None:
+    # the URL goes into logs and into pulled files (their "pulled from" stamp)
+    with pytest.raises(cs.ConnectError, match="holds credentials") as err:
+        cs.connect("http://admin:secret-pw-2@127.0.0.1:1", user="admin", password="x")
+    assert "secret-pw-2" not in str(err.value)
+
+
 def test_no_url_and_no_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
     for k in ("CVAT_URL", "CVAT_USER", "CVAT_PASSWORD", "CVAT_ACCESS_TOKEN"):
         monkeypatch.delenv(k, raising=False)

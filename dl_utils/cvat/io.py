@@ -139,8 +139,11 @@ def _task_from_doc(doc: dict[str, Any], p: Path, where: str, labels: Any) -> Tas
         for j in meta.pop("jobs", [])
     ] or None
     frames = meta.pop("frames", None)
+    extra = meta.pop("meta", None)
+    if extra is not None and not isinstance(extra, dict):
+        raise CvatFormatError(f"{p}: {where}task.meta: expected an object, got {type(extra).__name__}")
     try:
-        return from_api_json(
+        task = from_api_json(
             doc["annotations"],
             specs,
             name=str(meta.pop("name", p.stem)),
@@ -164,6 +167,8 @@ def _task_from_doc(doc: dict[str, Any], p: Path, where: str, labels: Any) -> Tas
         )
     except CvatFormatError as exc:
         raise CvatFormatError(f"{p}: {where}annotations.{exc}") from exc
+    task.meta.update(extra or {})
+    return task
 
 
 def load(path: PathLike, format: str | None = None) -> Task | Project:  # noqa: A002
@@ -346,6 +351,25 @@ def _with_ids(labels: list[LabelSpec], reference: list[LabelSpec] | None = None)
     return out
 
 
+def _json_meta(task: Task) -> dict[str, Any]:
+    """``task.meta`` for our JSON file: every entry JSON can hold (e.g. where a pulled task came
+    from on a CVAT server, so a push of the file still detects changes made there meanwhile)."""
+    out = {}
+    for key, value in task.meta.items():
+        try:
+            json.dumps(value, allow_nan=False)
+        except (TypeError, ValueError):
+            log.warning(
+                "task %r: meta[%r] (%s) is not JSON; the API JSON file leaves it out",
+                task.name,
+                key,
+                type(value).__name__,
+            )
+            continue
+        out[str(key)] = value
+    return out
+
+
 def _api_doc(task: Task, reference: list[LabelSpec] | None = None) -> dict[str, Any]:
     labels = _with_ids(task.labels, reference)
     if labels != task.labels:
@@ -376,6 +400,7 @@ def _api_doc(task: Task, reference: list[LabelSpec] | None = None) -> dict[str, 
             ],
             "deleted_frames": list(task.deleted_frames),
             "frames": task.frames.to_dict(orient="records"),
+            **({"meta": meta} if (meta := _json_meta(task)) else {}),
         },
         "labels": [lb.to_dict(with_id=True) for lb in task.labels],
         "annotations": to_api_json(task),

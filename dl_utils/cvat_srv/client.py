@@ -92,9 +92,16 @@ def _sdk() -> Any:
 
 
 def _normalize_url(url: str) -> str:
+    from urllib.parse import urlsplit
+
     url = url.strip().rstrip("/")
     if "://" not in url:
         url = "https://" + url
+    if "@" in urlsplit(url).netloc:  # the URL is logged and written into pulled files
+        raise ConnectError(
+            "the server URL holds credentials (user:password@host): pass user=/password= or token= "
+            "(or $CVAT_USER/$CVAT_PASSWORD/$CVAT_ACCESS_TOKEN) and the URL without them"
+        )
     if url.endswith("/api"):
         url = url[: -len("/api")]
     return url

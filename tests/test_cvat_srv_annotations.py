@@ -158,7 +158,12 @@ def test_conflict_force_and_edit(cvat_srv, image_task) -> None:
     # an unchanged server does not conflict (job touched, same annotations)
     again = cvat_srv.pull(st)
     cvat_srv.push(again)
-    cvat_srv.push(again)
+    cvat_srv.push(again)  # stamped by the first push: nobody saved since
+    with cvat_srv.edit(st) as theirs:  # a save after our push is someone else's
+        theirs.annotations = theirs.annotations.iloc[:-1]
+    with pytest.raises(cs.ConflictError, match="or last pushed from here"):
+        cvat_srv.push(again)
+    cvat_srv.push(again, force=True)
     # a block that raises pushes nothing
     with pytest.raises(RuntimeError), cvat_srv.edit(st) as t:
         t.annotations = t.annotations.iloc[:0]

@@ -178,7 +178,7 @@ def _stamp(srv: Server, st: ServerTask, sj: ServerJob | None, jobs: list[ServerJ
         "task_id": st.id,
         "job_id": sj.id if sj else None,
         "jobs": {str(j.id): j.updated_date for j in jobs},
-        "digest": _digest(_strip_ids(raw)),
+        "digest": None if raw is None else _digest(_strip_ids(raw)),
     }
 
 
@@ -189,7 +189,9 @@ def _restamp(srv: Server, task: Task, plan: Any) -> None:
         return
     sj = plan.sj
     jobs = [j for j in plan.st.jobs() if sj is None or j.id == sj.id]
-    task.meta[STAMP_KEY] = _stamp(srv, plan.st, sj, jobs, _fetch_raw(srv, plan.st, sj))
+    # the jobs' new update times, without reading the annotations again: a later push sees a
+    # change only when a job was saved after ours, and then (digest unknown) refuses it
+    task.meta[STAMP_KEY] = {**_stamp(srv, plan.st, sj, jobs, None), "digest": None}
 
 
 def _as_job(j: ServerJob) -> Any:
@@ -226,11 +228,15 @@ def _check_conflict(srv: Server, task: Task, st: ServerTask, jobs: list[ServerJo
     moved = [j.id for j in jobs if str(j.id) in before and before[str(j.id)] != j.updated_date]
     if not moved:
         return
-    raw = _fetch_raw(srv, st, None) if stamp.get("job_id") is None else current[stamp["job_id"]]
-    if _digest(_strip_ids(raw)) != stamp.get("digest"):
+    if stamp.get("digest") is None:  # stamped by a push: a later save is someone else's
+        changed = True
+    else:
+        raw = _fetch_raw(srv, st, None) if stamp.get("job_id") is None else current[stamp["job_id"]]
+        changed = _digest(_strip_ids(raw)) != stamp["digest"]
+    if changed:
         raise ConflictError(
             f"{srv.url}: task {st.id}: annotations changed on the server since they were pulled "
-            f"(jobs {moved}); pull again and redo the edit, or push with force=True to overwrite"
+            f"(or last pushed from here) (jobs {moved}); pull again and redo the edit, or push with force=True to overwrite"
         )
 
 

@@ -49,6 +49,7 @@ from dl_utils.cvat.jobs import split_tracks_by_jobs
 from dl_utils.cvat.table import compare_annotations, normalize_annotations
 from dl_utils.cvat.task import Task
 from dl_utils.cvat.validate import find_problems
+from dl_utils.cvat_srv.diff import KINDS, diff_labeled_data
 from dl_utils.cvat_srv.errors import (
     ConflictError,
     CvatServerError,
@@ -85,11 +86,13 @@ class PushResult:
     rows: int
     seconds: float = 0.0
     problems: list[str] = field(default_factory=list)
+    unchanged: list[int] = field(default_factory=list)  # jobs that already held these annotations
 
     def __str__(self) -> str:
         v = "verified" if self.verified else "not verified"
+        same = f" (jobs {self.unchanged} already held them)" if self.unchanged else ""
         return (
-            f"pushed {self.rows} rows ({self.mode}) to task {self.task_id} jobs {self.job_ids} on "
+            f"pushed {self.rows} rows ({self.mode}) to task {self.task_id} jobs {self.job_ids}{same} on "
             f"{self.url} in {self.seconds:.1f} s, {v}; undo: {self.undo_path}"
         )
 
@@ -479,14 +482,22 @@ def push(
                 current[j.id] = _with_kept(keep, parts[k])  # what the job will hold
     if atomic and plan.sj is None:
         written, written_table = _write_task(srv, plan, task, mode)
+        unchanged: list[int] = []
     else:
-        written = _write_jobs(srv, plan, parts, mode, undo_path)
-    result = PushResult(srv.url, st.id, written, mode, undo_path, False, len(task.annotations))
+        written, unchanged = _write_jobs(srv, plan, parts, mode, undo_path, current)
+    result = PushResult(
+        srv.url, st.id, written, mode, undo_path, False, len(task.annotations), unchanged=unchanged
+    )
     if verify and atomic and plan.sj is None:
         _verify_task(srv, plan, written_table, undo_path)
         result.verified = True
     elif verify:
-        expect = {j.id: (current[j.id] if mode == "append" else parts[k]) for k, j in enumerate(jobs)}
+        # a job left alone was just read (for undo) and found to hold these annotations already
+        expect = {
+            j.id: (current[j.id] if mode == "append" else parts[k])
+            for k, j in enumerate(jobs)
+            if j.id not in unchanged
+        }
         _verify_jobs(srv, plan, expect, undo_path)
         result.verified = True
     _restamp(srv, task, plan)
@@ -516,18 +527,41 @@ def _write_task(srv: Server, plan: _Plan, task: Task, mode: str) -> tuple[list[i
 
 
 def _write_jobs(
-    srv: Server, plan: _Plan, parts: list[pd.DataFrame], mode: str, undo_path: Path | None
-) -> list[int]:
+    srv: Server,
+    plan: _Plan,
+    parts: list[pd.DataFrame],
+    mode: str,
+    undo_path: Path | None,
+    current: dict[int, Any],
+) -> tuple[list[int], list[int]]:
+    """Write each job; returns (jobs written, jobs left alone because they already hold ``parts``)."""
     op, query = (
         ("partial_update_annotations", {"action": "create"})
         if mode == "append"
         else ("update_annotations", {})
     )
     written: list[int] = []
+    unchanged: list[int] = []
     for j, part in zip(plan.jobs, parts, strict=True):
         data = table_to_labeled_data(part, plan.probe.labels, by_id=True, where=f"job {j.id}")
+        calls: list[tuple[str, Any, dict[str, str]]] = [(op, data, query)]
+        if mode == "replace":
+            diff = diff_labeled_data(current[j.id], data)
+            total = sum(len(current[j.id].get(k) or []) + len(data.get(k) or []) for k in KINDS)
+            if diff.empty:
+                unchanged.append(j.id)
+                continue
+            if 2 * diff.changes <= total:  # a small edit: delete and create only what changed
+                calls = [
+                    ("partial_update_annotations", body, {"action": action})
+                    for action, body in (("delete", diff.delete), ("create", diff.create))
+                    if any(body.values())
+                ]
         try:
-            srv.call("jobs", op, j.id, data, what=f"annotations of job {j.id}", **query)
+            for k, (operation, body, params) in enumerate(calls):
+                srv.call("jobs", operation, j.id, body, what=f"annotations of job {j.id}", **params)
+                if k == 0:
+                    written.append(j.id)  # from its first write on, the job is undone from the file
         except CvatServerError as exc:
             if not written:
                 raise
@@ -538,8 +572,7 @@ def _write_jobs(
                 failed=j.id,
                 undo_path=undo_path,
             ) from None
-        written.append(j.id)
-    return written
+    return written, unchanged
 
 
 def _verify_jobs(srv: Server, plan: _Plan, expect: dict[int, Any], undo_path: Path | None) -> None:

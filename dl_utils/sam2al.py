@@ -625,13 +625,47 @@ def _propagate(
         stats.groups = len(groups)
 
         encoder = _FrameEncoder(predictor, state, encode_batch)
-        yield from _run_passes(predictor, state, groups, encoder, stats, lambda: _modes(torch, autocast))
+        with _shared_first_self_attention(predictor, enabled=batch_objects):
+            yield from _run_passes(predictor, state, groups, encoder, stats, lambda: _modes(torch, autocast))
     finally:
         hook.remove()
         stats.frames_decoded = images.decoded
         stats.max_images_cached = images.max_cached
         stats.image_encoder_calls, stats.frames_encoded = calls
         state.clear()
+
+
+@contextlib.contextmanager
+def _shared_first_self_attention(predictor: Any, *, enabled: bool) -> Iterator[None]:
+    """Objects propagated together see the same frame: the first memory-attention layer's
+    self-attention gets the same input for each of them (the frame's features), so it runs once
+    and its output is shared. Later layers follow each object's own memory. Only on this
+    predictor, only while our propagation runs."""
+    attention = getattr(predictor, "memory_attention", None)
+    layers = getattr(attention, "layers", None)
+    if (
+        not enabled
+        or not layers
+        or not getattr(attention, "batch_first", False)
+        or not hasattr(layers[0], "_forward_sa")
+    ):
+        yield
+        return
+    layer = layers[0]
+    own = layer._forward_sa
+
+    def forward_sa(tgt: Any, query_pos: Any) -> Any:
+        b = tgt.shape[0]
+        same_pos = query_pos is None or bool((query_pos == query_pos[:1]).all())
+        if b > 1 and same_pos and bool((tgt == tgt[:1]).all()):
+            return own(tgt[:1], None if query_pos is None else query_pos[:1]).expand_as(tgt)
+        return own(tgt, query_pos)
+
+    layer._forward_sa = forward_sa
+    try:
+        yield
+    finally:
+        del layer._forward_sa  # back to the class method
 
 
 def _make_groups(state: dict[str, Any], batch_objects: bool) -> list[_Group]:

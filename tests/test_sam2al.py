@@ -6,6 +6,7 @@ downloaded); correctness is equality with SAM2's reference predictor on the same
 
 from __future__ import annotations
 
+import contextlib
 import warnings
 from pathlib import Path
 
@@ -139,6 +140,33 @@ def test_batched_objects_equal_reference(predictor, video) -> None:
     for o, ref in refs.items():
         for f in ref:
             assert _iou(got[o][f], ref[f]) >= 0.98, f"object {o}, frame {f}"
+
+
+def test_first_self_attention_shared_by_objects_of_a_frame(predictor, video, monkeypatch) -> None:
+    """Objects of one batch share the first memory-attention self-attention (same frame input):
+    the masks equal those computed once per object, and SAM2's module is left as it was."""
+    import dl_utils.sam2al as s2
+
+    prompts = [PROMPTS[0], PROMPTS[1], Sam2Prompt(2, 3, "ball", points=[(20, 24)])]
+    frames = [np.asarray(Image.open(video / f"{i:05d}.jpg").convert("RGB")) for i in range(10)]
+    layer = predictor.memory_attention.layers[0]
+    shared_calls: list[int] = []
+    own = type(layer)._forward_sa
+
+    def spy(self, tgt, query_pos):  # the batch sizes the first layer's self-attention really runs on
+        if self is layer:
+            shared_calls.append(int(tgt.shape[0]))
+        return own(self, tgt, query_pos)
+
+    monkeypatch.setattr(type(layer), "_forward_sa", spy)
+    got = _ours(Sam2VideoAnnotator(predictor, batch_objects=True), frames, prompts)
+    assert "_forward_sa" not in vars(layer)  # the instance override is gone afterwards
+    assert shared_calls and set(shared_calls) == {1}  # once per frame, not once per object
+    monkeypatch.setattr(s2, "_shared_first_self_attention", lambda *_a, **_k: contextlib.nullcontext())
+    plain = _ours(Sam2VideoAnnotator(predictor, batch_objects=True), frames, prompts)
+    for o in plain:
+        for f in plain[o]:
+            assert _iou(got[o][f], plain[o][f]) >= 0.999, f"object {o}, frame {f}"
 
 
 def test_encoder_batches_equal_one_frame_encoding(predictor, video) -> None:

@@ -192,7 +192,7 @@ class DinoOptions:
     agnostic: bool = False
     size: int = 800
     max_size: int = 1333
-    batch: int = 4
+    batch: int | None = None  # frames per forward pass; default: 1 on the CPU, 8 on a GPU
     max_det: int = 300
 
     def __post_init__(self) -> None:
@@ -203,6 +203,8 @@ class DinoOptions:
         if self.nms_iou is not None and not 0.0 <= self.nms_iou <= 1.0:
             raise ValueError(f"nms_iou must be in [0, 1], got {self.nms_iou}")
         for name in ("size", "max_size", "batch", "max_det"):
+            if name == "batch" and self.batch is None:
+                continue
             if int(getattr(self, name)) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
 
@@ -297,6 +299,14 @@ class DinoAnnotator:
     @property
     def device(self) -> Any:
         return next(self.model.parameters()).device
+
+    @property
+    def batch(self) -> int:
+        """Frames per forward pass: ``options.batch``, else 1 on the CPU (batches run no faster
+        there: measured 1.0x at 2 frames, 0.9x at 4) and 8 on a GPU."""
+        if self.options.batch is not None:
+            return int(self.options.batch)
+        return 1 if self.device.type == "cpu" else 8
 
     def _plan_captions(self) -> list[tuple[str, list[tuple[int, int]], list[int]]]:
         """Split the phrases into captions the text encoder can hold; token spans of each phrase."""
@@ -396,7 +406,7 @@ class DinoAnnotator:
         return det.take(keep)
 
     def detect(self, images: Sequence[np.ndarray], nms: bool = True) -> list[DinoDetections]:
-        """Detections for RGB uint8 images, ``options.batch`` images per forward pass.
+        """Detections for RGB uint8 images, :attr:`batch` images per forward pass.
 
         ``nms=False`` returns every query above ``box_threshold`` (label -1 when no phrase passed
         ``text_threshold``), in query order, as groundingdino's ``predict`` does.
@@ -405,8 +415,8 @@ class DinoAnnotator:
 
         imgs = [as_rgb_frame(im, i) for i, im in enumerate(images)]
         out: list[DinoDetections] = []
-        for s in range(0, len(imgs), self.options.batch):
-            part = imgs[s : s + self.options.batch]
+        for s in range(0, len(imgs), self.batch):
+            part = imgs[s : s + self.batch]
             out += self.detect_tensors(self.preprocess(part), [im.shape[:2] for im in part], nms=nms)
         return out
 
@@ -425,7 +435,7 @@ class DinoAnnotator:
         seen = 0
         bar = tqdm(desc=self.spec.name, unit="frame", disable=not progress)
         try:
-            for chunk in frames_batches(frames, self.options.batch):
+            for chunk in frames_batches(frames, self.batch):
                 seen += len(chunk)
                 imgs = [im for _, im in chunk]
                 dets = self.detect_tensors(self.preprocess(imgs), [im.shape[:2] for im in imgs])

@@ -299,7 +299,10 @@ def dino_cmd(
     ] = 0.5,
     agnostic: Annotated[bool, typer.Option("--agnostic", help="NMS across classes.")] = False,
     size: Annotated[int, typer.Option("--size", help="Short side of the network input.")] = 800,
-    batch: Annotated[int, typer.Option("--batch", help="Frames per forward pass.")] = 4,
+    batch: Annotated[
+        int | None,
+        typer.Option("--batch", help="Frames per forward pass (default: 1 on the CPU, 8 on a GPU)."),
+    ] = None,
     sam: Annotated[
         Path | None, typer.Option("--sam", help="Refine boxes into masks with this SAM checkpoint.")
     ] = None,
@@ -337,7 +340,8 @@ def dino_cmd(
         ("--nms-iou", nms_iou),
     ):
         check_number(opt, v, minimum=0, maximum=1)
-    check_number("--batch", batch, minimum=1)
+    if batch is not None:
+        check_number("--batch", batch, minimum=1)
     check_number("--size", size, minimum=32)
     check_number("--step", step, minimum=1)
     if output is MaskOutput.rectangle and sam is not None:

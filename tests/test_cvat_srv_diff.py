@@ -145,6 +145,8 @@ def test_a_small_edit_cut_between_delete_and_create_is_undone(
     assert len(cvat_srv.pull(st).annotations) == len(pulled.annotations) - 1
     assert cvat_srv.undo(err.value) == [job]
     assert (
-        compare_annotations(cvat_srv.pull(st).annotations, pulled.annotations, atol=1e-4, ignore=("track_id",))
+        compare_annotations(
+            cvat_srv.pull(st).annotations, pulled.annotations, atol=1e-4, ignore=("track_id",)
+        )
         == []
     )

@@ -48,6 +48,16 @@ class MaskOutput(str, Enum):
 # shared helpers (also for the sam2 sub-command)
 
 
+# options every autoannotate command has (same flags and help everywhere)
+Device = Annotated[str | None, typer.Option("--device", help="cpu, cuda, cuda:N (default: CUDA if present).")]
+Format = Annotated[OutFormat, typer.Option("--format", help="Output format (auto: from the extension).")]
+StartFrame = Annotated[int, typer.Option("--start-frame", help="First source frame (media mode).")]
+StopFrame = Annotated[int | None, typer.Option("--stop-frame", help="Last source frame, inclusive.")]
+Step = Annotated[int, typer.Option("--step", help="Use every STEP-th frame (media mode).")]
+Name = Annotated[str | None, typer.Option("--name", help="Task name (default: the media name).")]
+Force = Annotated[bool, typer.Option("--force", help="Overwrite OUT if it exists.")]
+
+
 def is_task_file(path: Path) -> bool:
     """A CVAT task file (XML, backup, API JSON) rather than media."""
     return path.is_file() and path.suffix.lower() in TASK_SUFFIXES
@@ -187,19 +197,13 @@ def sam_cmd(
         int, typer.Option("--min-island", help="Remove parts smaller than this (pixels).")
     ] = 0,
     exclusive: Annotated[bool, typer.Option("--exclusive", help="Every pixel in at most one mask.")] = False,
-    device: Annotated[
-        str | None, typer.Option("--device", help="cpu, cuda, cuda:N (default: CUDA if present).")
-    ] = None,
-    fmt: Annotated[
-        OutFormat, typer.Option("--format", help="Output format (auto: from the extension).")
-    ] = OutFormat.auto,
-    start_frame: Annotated[int, typer.Option("--start-frame", help="First source frame (media mode).")] = 0,
-    stop_frame: Annotated[
-        int | None, typer.Option("--stop-frame", help="Last source frame, inclusive.")
-    ] = None,
-    step: Annotated[int, typer.Option("--step", help="Use every STEP-th frame (media mode).")] = 1,
-    name: Annotated[str | None, typer.Option("--name", help="Task name (default: the media name).")] = None,
-    force: Annotated[bool, typer.Option("--force", help="Overwrite OUT if it exists.")] = False,
+    device: Device = None,
+    fmt: Format = OutFormat.auto,
+    start_frame: StartFrame = 0,
+    stop_frame: StopFrame = None,
+    step: Step = 1,
+    name: Name = None,
+    force: Force = False,
 ) -> None:
     """Segment MEDIA with SAM/SAM2 automatic masks, or refine the boxes of a CVAT task into masks.
 
@@ -310,19 +314,13 @@ def dino_cmd(
     output: Annotated[
         MaskOutput, typer.Option("--output", help="With --sam: mask or polygon.")
     ] = MaskOutput.polygon,
-    device: Annotated[
-        str | None, typer.Option("--device", help="cpu, cuda, cuda:N (default: CUDA if present).")
-    ] = None,
-    fmt: Annotated[
-        OutFormat, typer.Option("--format", help="Output format (auto: from the extension).")
-    ] = OutFormat.auto,
-    start_frame: Annotated[int, typer.Option("--start-frame", help="First source frame (media mode).")] = 0,
-    stop_frame: Annotated[
-        int | None, typer.Option("--stop-frame", help="Last source frame, inclusive.")
-    ] = None,
-    step: Annotated[int, typer.Option("--step", help="Use every STEP-th frame (media mode).")] = 1,
-    name: Annotated[str | None, typer.Option("--name", help="Task name (default: the media name).")] = None,
-    force: Annotated[bool, typer.Option("--force", help="Overwrite OUT if it exists.")] = False,
+    device: Device = None,
+    fmt: Format = OutFormat.auto,
+    start_frame: StartFrame = 0,
+    stop_frame: StopFrame = None,
+    step: Step = 1,
+    name: Name = None,
+    force: Force = False,
 ) -> None:
     """Detect the classes named by --classes in MEDIA (or a task's frames) with GroundingDINO.
 
@@ -483,19 +481,13 @@ def sam2_cmd(
         Path | None,
         typer.Option("--cache-dir", help="Keep per-object results here; re-runs skip unchanged objects."),
     ] = None,
-    device: Annotated[
-        str | None, typer.Option("--device", help="cpu, cuda, cuda:N (default: CUDA if present).")
-    ] = None,
-    fmt: Annotated[
-        OutFormat, typer.Option("--format", help="Output format (auto: from the extension).")
-    ] = OutFormat.auto,
-    start_frame: Annotated[int, typer.Option("--start-frame", help="First source frame (media mode).")] = 0,
-    stop_frame: Annotated[
-        int | None, typer.Option("--stop-frame", help="Last source frame, inclusive.")
-    ] = None,
-    step: Annotated[int, typer.Option("--step", help="Use every STEP-th frame (media mode).")] = 1,
-    name: Annotated[str | None, typer.Option("--name", help="Task name (default: the media name).")] = None,
-    force: Annotated[bool, typer.Option("--force", help="Overwrite OUT if it exists.")] = False,
+    device: Device = None,
+    fmt: Format = OutFormat.auto,
+    start_frame: StartFrame = 0,
+    stop_frame: StopFrame = None,
+    step: Step = 1,
+    name: Name = None,
+    force: Force = False,
 ) -> None:
     """Propagate prompts through a video with SAM2: every object in one pass, bounded memory.
 

@@ -49,7 +49,7 @@ from dl_utils.cvat.jobs import split_tracks_by_jobs
 from dl_utils.cvat.table import compare_annotations, normalize_annotations
 from dl_utils.cvat.task import Task
 from dl_utils.cvat.validate import find_problems
-from dl_utils.cvat_srv.diff import KINDS, diff_labeled_data
+from dl_utils.cvat_srv.diff import diff_labeled_data
 from dl_utils.cvat_srv.errors import (
     ConflictError,
     CvatServerError,
@@ -194,7 +194,7 @@ def _restamp(srv: Server, task: Task, plan: Any) -> None:
     jobs = [j for j in plan.st.jobs() if sj is None or j.id == sj.id]
     # the jobs' new update times, without reading the annotations again: a later push sees a
     # change only when a job was saved after ours, and then (digest unknown) refuses it
-    task.meta[STAMP_KEY] = {**_stamp(srv, plan.st, sj, jobs, None), "digest": None}
+    task.meta[STAMP_KEY] = _stamp(srv, plan.st, sj, jobs, None)
 
 
 def _as_job(j: ServerJob) -> Any:
@@ -547,11 +547,10 @@ def _write_jobs(
         calls: list[tuple[str, Any, dict[str, str]]] = [(op, data, query)]
         if mode == "replace":
             diff = diff_labeled_data(current[j.id], data)
-            total = sum(len(current[j.id].get(k) or []) + len(data.get(k) or []) for k in KINDS)
             if diff.empty:
                 unchanged.append(j.id)
                 continue
-            if 2 * diff.changes <= total:  # a small edit: delete and create only what changed
+            if diff.small:  # delete and create only what changed
                 calls = [
                     ("partial_update_annotations", body, {"action": action})
                     for action, body in (("delete", diff.delete), ("create", diff.create))

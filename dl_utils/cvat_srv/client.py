@@ -157,7 +157,6 @@ class Server:
 
         ep = getattr(getattr(self.api, f"{api}_api"), f"{operation}_endpoint")
         s = ep.settings
-        headers = {"Content-Type": "application/json"} if body is not None else {}
         body_errors: set[int] = set()
 
         def once() -> Any:
@@ -168,7 +167,6 @@ class Server:
                     s["http_method"],
                     path_params={"id": id_},
                     query_params=params,
-                    header_params=headers,
                     auth_settings=s["auth"],
                     _parse_response=False,
                 )

@@ -68,6 +68,12 @@ class LabeledDataDiff:
     def empty(self) -> bool:
         return self.changes == 0
 
+    @property
+    def small(self) -> bool:
+        """Changed objects (deleted + created) are at most half of all objects on both sides:
+        cheaper for the server as a delete and a create than as a rewrite of the whole job."""
+        return 2 * self.changes <= 2 * self.kept + self.changes
+
 
 def _canon(obj: Mapping[str, Any]) -> dict[str, Any]:
     """One object (tag, shape, track, track shape or element) in a form equal for equal content."""

@@ -233,8 +233,10 @@ class ServerTask(_Obj):
 
     def jobs(self, **filters: Any) -> list[ServerJob]:
         """The task's annotation jobs, in frame order (ground-truth/consensus jobs left out unless ``type=``)."""
-        jobs, self._prefetched_jobs = self._prefetched_jobs, None  # a prefetch serves one call
-        if jobs is None or filters:
+        jobs = None
+        if not filters:  # a prefetch serves one unfiltered call
+            jobs, self._prefetched_jobs = self._prefetched_jobs, None
+        if jobs is None:
             jobs = list_jobs(self.srv, task=self.id, **filters)
         if "type" not in filters:
             jobs = [j for j in jobs if j.type == "annotation"]
@@ -473,8 +475,14 @@ def list_jobs(
 _PREFETCH_CHUNK = 100  # ids per list request (the filter travels in the query string)
 
 
-def _any_of(field: str, ids: list[int]) -> str:
-    return json.dumps({"or": [{"==": [{"var": field}, i]} for i in ids]})
+def _list_any_of(endpoint: Any, field: str, ids: list[int]) -> list[Any]:
+    """Everything ``endpoint`` lists whose ``field`` is one of ``ids`` (a JSON-logic filter per
+    100 ids: it travels in the query string)."""
+    found: list[Any] = []
+    for k in range(0, len(ids), _PREFETCH_CHUNK):
+        chunk = ids[k : k + _PREFETCH_CHUNK]
+        found += _paginated(endpoint, filter=json.dumps({"or": [{"==": [{"var": field}, i]} for i in chunk]}))
+    return found
 
 
 def prefetch_tasks(srv: Server, ids: Iterable[int], *, jobs: bool = False) -> dict[int, ServerTask]:
@@ -497,13 +505,7 @@ def prefetch_tasks(srv: Server, ids: Iterable[int], *, jobs: bool = False) -> di
         return {}
     try:
         with srv.errors("tasks (prefetch)"):
-            models = [
-                m
-                for k in range(0, len(want), _PREFETCH_CHUNK)
-                for m in _paginated(
-                    srv.api.tasks_api.list_endpoint, filter=_any_of("id", want[k : k + _PREFETCH_CHUNK])
-                )
-            ]
+            models = _list_any_of(srv.api.tasks_api.list_endpoint, "id", want)
             tasks = {int(m.id): ServerTask(srv, m) for m in models if int(m.id) in wanted}
             by_project: dict[int, list[ServerTask]] = {}
             for t in tasks.values():
@@ -514,20 +516,12 @@ def prefetch_tasks(srv: Server, ids: Iterable[int], *, jobs: bool = False) -> di
                 for t in members:
                     t._labels = copy.deepcopy(labels)
             if jobs and tasks:
-                tids = sorted(tasks)
-                found = [
-                    m
-                    for k in range(0, len(tids), _PREFETCH_CHUNK)
-                    for m in _paginated(
-                        srv.api.jobs_api.list_endpoint,
-                        filter=_any_of("task_id", tids[k : k + _PREFETCH_CHUNK]),
-                    )
-                ]
-                for t in tasks.values():
-                    t._prefetched_jobs = []
-                for m in found:
-                    if int(m.task_id) in tasks:
-                        tasks[int(m.task_id)]._prefetched_jobs.append(ServerJob(srv, m))  # type: ignore[union-attr]
+                by_task: dict[int, list[ServerJob]] = {tid: [] for tid in tasks}
+                for m in _list_any_of(srv.api.jobs_api.list_endpoint, "task_id", sorted(tasks)):
+                    if int(m.task_id) in by_task:
+                        by_task[int(m.task_id)].append(ServerJob(srv, m))
+                for tid, found in by_task.items():
+                    tasks[tid]._prefetched_jobs = found
     except CvatServerError as exc:
         log.warning("prefetch of %d task(s) failed, asking task by task: %s", len(want), exc)
         return {}

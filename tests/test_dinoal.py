@@ -320,3 +320,11 @@ def test_annotator_protocol_and_cvat_function(tiny):
 
     shapes = fn.detect(Ctx(), PIL.Image.fromarray(frames(1)[0]))
     assert shapes and {s.type.value for s in shapes} == {"rectangle"} and fn.spec.labels[0].name == "cat"
+
+
+def test_frames_per_pass_default_follows_the_device(tiny):
+    model = tiny[0]
+    assert DinoAnnotator(model, ["cat"], DinoOptions(size=64, max_size=96)).batch == 1  # CPU model
+    assert DinoAnnotator(model, ["cat"], DinoOptions(size=64, max_size=96, batch=3)).batch == 3
+    with pytest.raises(ValueError, match="batch must be >= 1"):
+        DinoOptions(batch=0)

@@ -437,3 +437,13 @@ def test_boxes_to_masks_reads_folder_images_by_frame_name(sam_model, tmp_path):
     task.frames.loc[0, "name"] = "zz.png"
     with pytest.raises(ValueError, match=r"frame 0: image 'zz.png' not found"):
         boxes_to_masks(seg, task, tmp_path)
+
+
+def test_prompt_batch_default_follows_the_device_and_bad_values_are_refused(sam_model) -> None:
+    from dl_utils.samal.predictor import CPU_PROMPT_BATCH
+
+    assert Segmenter.from_model(sam_model).prompt_batch == CPU_PROMPT_BATCH == 4  # the model is on the CPU
+    assert Segmenter.from_model(sam_model, prompt_batch=16).prompt_batch == 16
+    for bad in (0, -2, True, 2.5):
+        with pytest.raises(ValueError, match="prompt_batch must be an integer >= 1"):
+            Segmenter.from_model(sam_model, prompt_batch=bad)
